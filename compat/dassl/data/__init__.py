@@ -1,0 +1,1 @@
+"""Data pipeline: datasets, samplers, transforms and the data manager."""

@@ -1,0 +1,1 @@
+"""Project-side tools of the PLPP toolkit: engine selection, CLIP loading, data, results, demo."""
