@@ -9,3 +9,20 @@ if ROOT not in sys.path:
 from toolkit.engine import select_engine  # noqa: E402
 
 select_engine(verbose=False)
+
+import pytest  # noqa: E402
+
+from toolkit.tiny_clip import save_tiny_clip  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_file(tmp_path_factory):
+    """A tiny random ViT CLIP saved as a TorchScript archive, like the released weights."""
+    return save_tiny_clip(str(tmp_path_factory.mktemp("clip") / "tiny-vit.pt"), fmt="jit")
+
+
+@pytest.fixture
+def clip_checkpoint(tiny_clip_file, monkeypatch):
+    """Point every CLIP load at the tiny checkpoint (the loader honours $CLIP_CHECKPOINT)."""
+    monkeypatch.setenv("CLIP_CHECKPOINT", tiny_clip_file)
+    return tiny_clip_file

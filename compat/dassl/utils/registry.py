@@ -1,6 +1,8 @@
 """Name -> class registries (trainers, datasets, evaluators)."""
 from typing import Any, Callable, Dict, List, Optional
 
+from .tools import get_most_similar_str_to_a_from_b
+
 __all__ = ["Registry"]
 
 
@@ -39,3 +41,22 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         return name in self._obj_map
+
+    def require(self, name: str, config_key: str) -> Any:
+        """The class registered as ``name``, or a one-line ValueError for a config value.
+
+        ``config_key`` names the setting the value came from, so the message says what to fix.
+        """
+        if name in self._obj_map:
+            return self._obj_map[name]
+        kind = self._name.lower()
+        if not self._obj_map:
+            raise ValueError(
+                f'Unknown {kind} "{name}" ({config_key}): the {self._name} registry is empty; '
+                f"import the module that registers it before building"
+            )
+        closest = get_most_similar_str_to_a_from_b(name, self._obj_map)
+        raise ValueError(
+            f'Unknown {kind} "{name}" ({config_key}); did you mean "{closest}"? '
+            f"Registered in the {self._name} registry: {', '.join(self._obj_map)}"
+        )

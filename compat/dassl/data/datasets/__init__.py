@@ -1,2 +1,5 @@
+"""The dataset registry and the ``Datum``/``DatasetBase`` classes the project's datasets extend."""
+from .base_dataset import DatasetBase, Datum
 from .build import DATASET_REGISTRY, build_dataset
-from .base_dataset import Datum, DatasetBase
+
+__all__ = ["DATASET_REGISTRY", "build_dataset", "DatasetBase", "Datum"]

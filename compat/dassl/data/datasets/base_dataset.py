@@ -7,7 +7,7 @@ Few-shot caches and ImageNet's ``preprocessed.pkl`` pickle lists of ``Datum`` un
 import os.path as osp
 import random
 from collections import defaultdict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 __all__ = ["Datum", "DatasetBase"]
 

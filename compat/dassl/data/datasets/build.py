@@ -1,13 +1,16 @@
 """The dataset registry and its builder."""
-from dassl.utils import Registry, check_availability
+from yacs.config import CfgNode
+
+from dassl.utils import Registry
+
+from .base_dataset import DatasetBase
 
 DATASET_REGISTRY = Registry("DATASET")
 
 
-def build_dataset(cfg):
+def build_dataset(cfg: CfgNode) -> DatasetBase:
     """Instantiate ``cfg.DATASET.NAME`` from the registry (one-line error for unknown names)."""
-    avai_datasets = DATASET_REGISTRY.registered_names()
-    check_availability(cfg.DATASET.NAME, avai_datasets)
+    dataset_class = DATASET_REGISTRY.require(cfg.DATASET.NAME, "DATASET.NAME")
     if cfg.VERBOSE:
         print(f"Loading dataset: {cfg.DATASET.NAME}")
-    return DATASET_REGISTRY.get(cfg.DATASET.NAME)(cfg)
+    return dataset_class(cfg)
