@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Shared by the protocol scripts: repository root, Python, $DATA, and the skip/resume/force
+# rules for one output folder. Source it; it expects TRAINER to be set by the caller.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO_ROOT"
+
+# --force anywhere on the command line (or FORCE=1) reruns finished jobs; ARGS holds the rest.
+FORCE="${FORCE:-0}"
+ARGS=()
+for arg in "$@"; do
+    if [ "$arg" = "--force" ]; then FORCE=1; else ARGS+=("$arg"); fi
+done
+
+# need_args N "NAMES": exit with a usage line unless ARGS has N entries.
+need_args() {
+    if [ "${#ARGS[@]}" -lt "$1" ]; then
+        echo "usage: bash $0 $2 [--force]" >&2
+        exit 2
+    fi
+}
+
+# need_file PATH WHAT: exit with one line when a config file is missing.
+need_file() {
+    if [ ! -f "$1" ]; then
+        echo "error: $2 not found: $1 (available: $(ls "$(dirname "$1")" | sed 's/\.yaml$//' | tr '\n' ' '))" >&2
+        exit 2
+    fi
+}
+
+if [ -z "${DATA:-}" ]; then
+    echo "error: DATA is not set; export DATA=/path/to/datasets (the folder holding imagenet/, oxford_pets/, ...)" >&2
+    exit 2
+fi
+if [ ! -d "$DATA" ]; then
+    echo "error: DATA=$DATA is not a folder; see docs/DATASETS.md or run: python -m toolkit.data download --help" >&2
+    exit 2
+fi
+
+# The project's Python: $PY if given, else the cached virtualenv (built on first use).
+if [ -z "${PY:-}" ]; then
+    source "$REPO_ROOT/scripts/env.sh"
+fi
+
+# max_epoch CONFIG_FILE: the config's last epoch (Dassl's default is 10), i.e. the checkpoint
+# the test scripts load; no hard-coded --load-epoch to forget when the config changes.
+max_epoch() {
+    "$PY" -m toolkit.config "$1" OPTIM.MAX_EPOCH --default 10
+}
+
+# run_job DIR TRAIN_ARGS...: run train.py into DIR unless a finished run is there.
+#   finished (DIR/finished.json): skip, unless forced (then the old folder is kept as DIR.replaced-<time>);
+#   unfinished: train.py resumes from its last checkpoint.
+run_job() {
+    local dir="$1"; shift
+    if [ -f "$dir/finished.json" ]; then
+        if [ "$FORCE" != "1" ]; then
+            echo "skip: $dir is finished (rerun with --force or FORCE=1)"
+            return 0
+        fi
+        local kept="$dir.replaced-$(date +%Y%m%d-%H%M%S)"
+        mv "$dir" "$kept"
+        echo "force: previous results kept in $kept"
+    elif [ -d "$dir" ]; then
+        echo "resume: $dir holds an unfinished run"
+    fi
+    echo "run: $dir"
+    "$PY" train.py --root "$DATA" --output-dir "$dir" "$@"
+}

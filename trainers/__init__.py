@@ -1,0 +1,7 @@
+"""Trainers. Importing the package registers every trainer module in this folder with Dassl's
+``TRAINER_REGISTRY``, so adding a method is adding one file with one registered class."""
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

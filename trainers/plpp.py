@@ -1,0 +1,253 @@
+"""PLPP: Prompt Learning with PerPlexity (Liu et al., arXiv 2412.15277).
+
+CoOp's learned context vectors drift away from anything the text encoder has seen as words,
+which overfits the prompt to the training classes. PLPP adds a perplexity regulariser that keeps
+the prompt "readable" for CLIP's own text model, by self-distillation:
+
+- teacher: the vocabulary word each context vector is closest to (cosine similarity with the
+  frozen token-embedding matrix E), as a soft label over its top-k words;
+- student: a training-free language-model head, E^T applied to the text encoder's final hidden
+  states (after ``ln_final``), predicting each context token from the tokens before it.
+
+The perplexity loss makes the student match the teacher; the inverted perplexity loss makes the
+teacher match the student. Equations, defaults and which choices are ours: ``docs/PLPP.md``.
+
+This file is self-contained on purpose: copied alone into KaiyangZhou/CoOp (real Dassl, its
+vendored ``clip``) it trains there after two added lines in that repository's ``train.py``:
+``import trainers.plpp`` and ``trainers.plpp.extend_cfg(cfg)`` inside its ``extend_cfg``.
+It therefore uses only CoOp's public names (``CoOp``, ``load_clip_to_cpu``, the ``CustomCLIP``
+and ``PromptLearner`` attributes), the ``clip`` API and ``dassl``.
+"""
+import contextlib
+from typing import Iterator, List, NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from dassl.engine import TRAINER_REGISTRY
+from dassl.metrics import compute_accuracy
+
+from .coop import CoOp, load_clip_to_cpu
+
+LABEL_KINDS = ("soft", "hard")
+
+
+def extend_cfg(cfg) -> None:
+    """Add ``TRAINER.PLPP``: the regulariser's keys only (the prompt stays in ``TRAINER.COOP``).
+
+    Every default is this project's choice: the paper publishes no hyperparameters.
+    """
+    from yacs.config import CfgNode as CN
+
+    cfg.TRAINER.PLPP = CN()
+    cfg.TRAINER.PLPP.PPL_WEIGHT = 0.1  # lambda_ppl, weight of the perplexity loss [choice]
+    cfg.TRAINER.PLPP.INV_WEIGHT = 0.1  # lambda_inv, weight of the inverted perplexity loss [choice]
+    cfg.TRAINER.PLPP.TOPK = 32  # k words per label; 0 = the full vocabulary [choice]
+    cfg.TRAINER.PLPP.LABEL = "soft"  # "soft" (top-k softmax) or "hard" (nearest word) [choice]
+    cfg.TRAINER.PLPP.TAU_LABEL = 0.01  # temperature of the soft labels over cosine similarity [choice]
+    cfg.TRAINER.PLPP.TAU_LM = 1.0  # temperature of the LM head's word distribution [choice]
+    cfg.TRAINER.PLPP.DETACH_TEACHER = True  # no gradient through each loss's teacher side [choice]
+
+
+# ---------------------------------------------------------------------------------------------
+# The regulariser: tensors in, losses out. It knows nothing about trainers.
+# ---------------------------------------------------------------------------------------------
+class PerplexityTerms(NamedTuple):
+    ppl: torch.Tensor  # perplexity loss, CE(teacher labels, LM-head distribution)
+    inv: torch.Tensor  # inverted perplexity loss, CE(LM-head distribution, label distribution)
+
+
+class PerplexityRegularizer(nn.Module):
+    """Perplexity and inverted perplexity losses of learned prompt vectors.
+
+    Args:
+        token_embedding: the frozen token-embedding matrix E [V, d]; it serves both as the label
+            vocabulary and, transposed, as the LM head. Kept as non-persistent buffers, so it is
+            never part of a checkpoint.
+        topk: words per position (0 or >= V: the whole vocabulary).
+        label: "soft" (softmax of the top-k cosine similarities / tau_label) or "hard" (one-hot
+            nearest word).
+        tau_label, tau_lm: temperatures of the label and LM-head distributions.
+        detach_teacher: stop gradients through the teacher side of each loss.
+
+    ``forward(ctx, states)`` takes the context vectors ctx [S, M, d] of S prompt sequences and
+    the text encoder's final hidden states [S, M, d] at the positions *before* each context
+    token (SOS, p_1, ..., p_{M-1}), which predict p_1 ... p_M.
+    """
+
+    def __init__(self, token_embedding: torch.Tensor, topk: int = 32, label: str = "soft",
+                 tau_label: float = 0.01, tau_lm: float = 1.0, detach_teacher: bool = True):
+        super().__init__()
+        if label not in LABEL_KINDS:
+            raise ValueError(f"label must be one of {LABEL_KINDS}, got {label!r}")
+        if topk < 0 or tau_label <= 0 or tau_lm <= 0:
+            raise ValueError("topk must be >= 0 and both temperatures > 0")
+        embedding = token_embedding.detach().float()
+        self.register_buffer("embedding", embedding, persistent=False)
+        self.register_buffer("unit_embedding", F.normalize(embedding, dim=-1), persistent=False)
+        self.topk = topk if 0 < topk < embedding.shape[0] else 0
+        self.label = label
+        self.tau_label = tau_label
+        self.tau_lm = tau_lm
+        self.detach_teacher = detach_teacher
+
+    def similarity(self, ctx: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Cosine similarity of each context vector with the vocabulary, restricted to its top-k.
+
+        Returns the similarities [S, M, K] and the word ids [S, M, K] (None for the full
+        vocabulary, K = V), sorted from the most similar word.
+        """
+        sim = F.normalize(ctx.float(), dim=-1) @ self.unit_embedding.t()
+        if not self.topk:
+            return sim, None
+        return sim.topk(self.topk, dim=-1)
+
+    def lm_logits(self, states: torch.Tensor, word_ids: Optional[torch.Tensor]) -> torch.Tensor:
+        """The training-free LM head h E^T, evaluated on the given words only (or all of them)."""
+        states = states.float()
+        if word_ids is None:
+            return states @ self.embedding.t()
+        return torch.einsum("smd,smkd->smk", states, self.embedding[word_ids])
+
+    def forward(self, ctx: torch.Tensor, states: torch.Tensor) -> PerplexityTerms:
+        with torch.autocast(ctx.device.type, enabled=False):  # the math is fp32 under amp too
+            sim, word_ids = self.similarity(ctx)
+            label_log_probs = F.log_softmax(sim / self.tau_label, dim=-1)
+            if self.label == "soft":
+                labels = label_log_probs.exp()
+            else:  # the nearest word; the top-k list is sorted, so it is column 0 there
+                nearest = sim.argmax(dim=-1) if word_ids is None else torch.zeros_like(sim[..., 0], dtype=torch.long)
+                labels = F.one_hot(nearest, sim.shape[-1]).float()
+            lm_log_probs = F.log_softmax(self.lm_logits(states, word_ids) / self.tau_lm, dim=-1)
+
+            teacher_labels = labels.detach() if self.detach_teacher else labels
+            teacher_lm = lm_log_probs.exp().detach() if self.detach_teacher else lm_log_probs.exp()
+            ppl = -(teacher_labels * lm_log_probs).sum(-1).mean()
+            inv = -(teacher_lm * label_log_probs).sum(-1).mean()
+        return PerplexityTerms(ppl, inv)
+
+    @torch.no_grad()
+    def perplexity(self, ctx: torch.Tensor, states: torch.Tensor, chunk_size: int = 64) -> float:
+        """The prompt's perplexity under the LM head: exp of the mean negative log-likelihood of
+        each context vector's nearest word, over the whole vocabulary (a readout, no gradient)."""
+        nll, count = 0.0, 0
+        with torch.autocast(ctx.device.type, enabled=False):
+            for ctx_chunk, states_chunk in zip(ctx.split(chunk_size), states.split(chunk_size)):
+                nearest = (F.normalize(ctx_chunk.float(), dim=-1) @ self.unit_embedding.t()).argmax(-1)
+                log_probs = F.log_softmax(states_chunk.float() @ self.embedding.t(), dim=-1)
+                nll += -log_probs.gather(-1, nearest.unsqueeze(-1)).sum().item()
+                count += nearest.numel()
+        return float(torch.tensor(nll / count).exp())
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+# ---------------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def captured_outputs(module: nn.Module) -> Iterator[List[torch.Tensor]]:
+    """Collect ``module``'s outputs while the block runs (here: the text encoder's ``ln_final``,
+    whose output is the final hidden state at every position)."""
+    outputs: List[torch.Tensor] = []
+    handle = module.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
+    try:
+        yield outputs
+    finally:
+        handle.remove()
+
+
+@TRAINER_REGISTRY.register()
+class PLPP(CoOp):
+    """CoOp plus the perplexity regulariser on its context vectors.
+
+    The hidden states the regulariser needs come from CoOp's own forward pass: CLIP's text
+    transformer is causal, so the states at SOS and the context positions do not depend on the
+    class name after them. With the class token at the end, a unified context therefore reads
+    them from one class sequence, and class-specific contexts from every class sequence. With
+    the class name in front or in the middle, the context is read on its own, from an extra
+    "[SOS] p_1 ... p_M" sequence per context.
+    """
+
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        if cfg.TRAINER.PLPP.LABEL not in LABEL_KINDS:
+            raise ValueError(f"TRAINER.PLPP.LABEL must be one of {LABEL_KINDS}, got {cfg.TRAINER.PLPP.LABEL!r}")
+
+    def build_model(self):
+        super().build_model()
+        if isinstance(self.model, nn.DataParallel):
+            raise RuntimeError("PLPP trains on one GPU: set CUDA_VISIBLE_DEVICES to a single device")
+        plpp = self.cfg.TRAINER.PLPP
+        print("Building the perplexity regulariser (frozen token embedding as labels and LM head)")
+        token_embedding = load_clip_to_cpu(self.cfg).token_embedding.weight
+        self.regularizer = PerplexityRegularizer(
+            token_embedding, topk=plpp.TOPK, label=plpp.LABEL, tau_label=plpp.TAU_LABEL,
+            tau_lm=plpp.TAU_LM, detach_teacher=plpp.DETACH_TEACHER,
+        ).to(self.device)
+
+    def context_and_states(self, class_states: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Context vectors [S, M, d] and the hidden states that predict them [S, M, d].
+
+        ``class_states`` are the ``ln_final`` outputs of the class sequences from the forward pass.
+        """
+        prompt_learner = self.model.prompt_learner
+        ctx = prompt_learner.ctx if prompt_learner.ctx.dim() == 3 else prompt_learner.ctx.unsqueeze(0)
+        n_seq, n_ctx = ctx.shape[:2]
+        if prompt_learner.class_token_position == "end":
+            return ctx, class_states[:n_seq, :n_ctx]
+
+        # Context read on its own: "[SOS] p_1 ... p_M" padded to the prompt length. Nothing after
+        # p_M can reach the states we read, so the padding is arbitrary; the EOT marker only
+        # tells the text encoder where the sequence ends.
+        prompt_length = prompt_learner.token_prefix.shape[1] + prompt_learner.n_ctx + prompt_learner.token_suffix.shape[1]
+        sos = prompt_learner.token_prefix[:n_seq]
+        padding = sos.new_zeros(n_seq, prompt_length - 1 - n_ctx, sos.shape[-1])
+        tokens = torch.zeros(n_seq, prompt_length, dtype=torch.long)
+        tokens[:, n_ctx + 1] = 1
+        with captured_outputs(self.model.text_encoder.ln_final) as states:
+            self.model.text_encoder(torch.cat([sos, ctx, padding], dim=1), tokens)
+        return ctx, states[0][:, :n_ctx]
+
+    def forward_backward(self, batch):
+        image, label = self.parse_batch_train(batch)
+        plpp = self.cfg.TRAINER.PLPP
+        regularize = plpp.PPL_WEIGHT != 0 or plpp.INV_WEIGHT != 0
+
+        with self.mixed_precision():
+            with captured_outputs(self.model.text_encoder.ln_final) as class_states:
+                output = self.model(image)
+            ce = F.cross_entropy(output, label)
+            ctx, states = self.context_and_states(class_states[0])
+            if regularize:
+                terms = self.regularizer(ctx, states)
+                loss = ce + plpp.PPL_WEIGHT * terms.ppl + plpp.INV_WEIGHT * terms.inv
+            else:  # exactly CoOp's loss, and no extra work
+                loss = ce
+        self.step(loss)
+
+        loss_summary = {"loss": loss.item(), "ce": ce.item()}
+        if regularize:
+            loss_summary.update(ppl=terms.ppl.item(), inv=terms.inv.item())
+        loss_summary["perplexity"] = self.regularizer.perplexity(ctx, states)
+        loss_summary["acc"] = compute_accuracy(output, label)[0].item()
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return loss_summary
+
+    def mixed_precision(self) -> contextlib.AbstractContextManager:
+        """Autocast for PREC amp (fp16) and bf16 on CUDA, as CoOp uses it."""
+        prec = self.cfg.TRAINER.COOP.PREC
+        if self.device.type == "cuda" and prec in ("amp", "bf16"):
+            return torch.autocast("cuda", dtype=torch.float16 if prec == "amp" else torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One optimiser step, through CoOp's gradient scaler when it has one (amp)."""
+        if getattr(self, "scaler", None) is None:
+            self.model_backward_and_update(loss)
+            return
+        self.detect_anomaly(loss)
+        self.optim.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optim)
+        self.scaler.update()

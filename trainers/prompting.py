@@ -1,0 +1,225 @@
+"""Parts shared by the CLIP prompt-learning trainers.
+
+- ``load_clip_to_cpu``: one loader for every trainer. A backbone name downloads the released
+  weights as OpenAI's code does; a local file (``MODEL.BACKBONE.PATH``, or the environment
+  variable ``CLIP_CHECKPOINT``, which wins) loads offline. TorchScript archives and plain state
+  dicts, fp16 or fp32, both work.
+- ``TextEncoder``: CLIP's text tower applied to prompt embeddings. Because the text transformer
+  is causal, tokens after the end-of-text (EOT) token never change the EOT feature, so every
+  sequence is trimmed to the longest EOT position before the transformer runs.
+- Precision helpers: CoOp-family ``PREC`` values and the autocast context that goes with them.
+"""
+import contextlib
+import os
+import warnings
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from dassl.utils import load_checkpoint
+
+with warnings.catch_warnings():  # clip imports pkg_resources, deprecated in setuptools >= 80
+    warnings.simplefilter("ignore", UserWarning)
+    from clip import clip
+    from clip.model import CLIP
+    from clip.simple_tokenizer import SimpleTokenizer
+
+CHECKPOINT_ENV = "CLIP_CHECKPOINT"
+CLIP_CACHE_DIR = os.path.expanduser("~/.cache/clip")
+# Keys every CLIP state dict has; used to tell a CLIP checkpoint from any other file.
+_CLIP_KEYS = ("token_embedding.weight", "positional_embedding", "text_projection", "ln_final.weight")
+
+PRECISIONS = ("fp16", "fp32", "amp", "bf16")
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading CLIP
+# ---------------------------------------------------------------------------------------------
+def clip_checkpoint_path(cfg) -> str:
+    """The file to load: ``$CLIP_CHECKPOINT``, else ``MODEL.BACKBONE.PATH``, else the download."""
+    local = os.environ.get(CHECKPOINT_ENV) or cfg.MODEL.BACKBONE.get("PATH", "")
+    if local:
+        local = os.path.abspath(os.path.expanduser(local))
+        source = CHECKPOINT_ENV if os.environ.get(CHECKPOINT_ENV) else "MODEL.BACKBONE.PATH"
+        if not os.path.isfile(local):
+            raise FileNotFoundError(
+                f"CLIP checkpoint not found: {local} (from {source}); expected an OpenAI CLIP "
+                ".pt file (TorchScript archive or state dict), e.g. ~/.cache/clip/ViT-B-16.pt"
+            )
+        return local
+    name = cfg.MODEL.BACKBONE.NAME
+    if name not in clip.available_models():
+        raise ValueError(
+            f"Unknown CLIP backbone {name!r}; choose one of {clip.available_models()} "
+            f"or point MODEL.BACKBONE.PATH / ${CHECKPOINT_ENV} at a local checkpoint"
+        )
+    return clip._download(clip._MODELS[name], CLIP_CACHE_DIR)
+
+
+def read_clip_state_dict(path: str) -> dict:
+    """The CLIP state dict stored in ``path`` (TorchScript archive or ``torch.save`` file)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated
+        try:
+            state_dict = torch.jit.load(path, map_location="cpu").state_dict()
+        except RuntimeError:
+            try:
+                state_dict = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as e:
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise OSError(
+                    f"Cannot read CLIP checkpoint {path} ({reason}); expected an OpenAI CLIP "
+                    "TorchScript archive or a state dict saved with torch.save: re-download it"
+                ) from None
+    if not isinstance(state_dict, dict) or not all(k in state_dict for k in _CLIP_KEYS):
+        raise ValueError(
+            f"{path} is not a CLIP checkpoint: expected the state dict of clip.model.CLIP "
+            f"(keys such as {', '.join(_CLIP_KEYS)})"
+        )
+    return dict(state_dict)
+
+
+def load_clip_to_cpu(cfg) -> CLIP:
+    """Build CLIP on the CPU in fp16, as ``clip.build_model`` does for the released weights."""
+    return clip.build_model(read_clip_state_dict(clip_checkpoint_path(cfg)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Text encoder
+# ---------------------------------------------------------------------------------------------
+def causal_mask(length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """CLIP's additive causal mask for ``length`` tokens (-inf above the diagonal)."""
+    mask = torch.full((length, length), float("-inf"), device=device)
+    return mask.triu_(1).to(dtype)
+
+
+class TextEncoder(nn.Module):
+    """CLIP's text tower on prompt embeddings; returns the projected EOT features.
+
+    Attribute names follow CoOp's ``TextEncoder`` so code written against it keeps working.
+    """
+
+    def __init__(self, clip_model: CLIP):
+        super().__init__()
+        self.transformer = clip_model.transformer
+        self.positional_embedding = clip_model.positional_embedding
+        self.ln_final = clip_model.ln_final
+        self.text_projection = clip_model.text_projection
+        self.dtype = clip_model.dtype
+
+    def forward(self, prompts: torch.Tensor, tokenized_prompts: torch.Tensor, trim: bool = True) -> torch.Tensor:
+        """prompts [N, 77, d] and their token ids [N, 77] -> features [N, embed_dim].
+
+        With ``trim`` only the first (longest EOT position + 1) tokens are computed; the result
+        is the same up to floating-point rounding, since attention is causal.
+        """
+        eot = tokenized_prompts.argmax(dim=-1)
+        length = int(eot.max()) + 1 if trim else prompts.shape[1]
+        x = prompts[:, :length] + self.positional_embedding[:length].type(self.dtype)
+        x = self.run_transformer(x)
+        x = self.ln_final(x).type(self.dtype)
+        return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection
+
+    def run_transformer(self, x: torch.Tensor) -> torch.Tensor:
+        """CLIP's residual attention blocks on [N, L, d] with a causal mask sized to L."""
+        mask = causal_mask(x.shape[1], x.dtype, x.device)
+        x = x.permute(1, 0, 2)  # NLD -> LND, CLIP's layout
+        for block in self.transformer.resblocks:
+            h = block.ln_1(x)
+            x = x + block.attn(h, h, h, need_weights=False, attn_mask=mask)[0]
+            x = x + block.mlp(block.ln_2(x))
+        return x.permute(1, 0, 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision
+# ---------------------------------------------------------------------------------------------
+def effective_precision(prec: str, device: torch.device) -> str:
+    """The precision actually used for ``TRAINER.<METHOD>.PREC`` on ``device``.
+
+    fp16 weights and autocast are GPU features: on the CPU every setting runs in fp32.
+    """
+    if prec not in PRECISIONS:
+        raise ValueError(f"PREC must be one of {', '.join(PRECISIONS)}, got {prec!r}")
+    if device.type != "cuda" and prec != "fp32":
+        print(f"Note: PREC {prec} needs a GPU; running in fp32 on the {device.type.upper()}")
+        return "fp32"
+    return prec
+
+
+def autocast(prec: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision for "amp" (fp16) and "bf16" on CUDA; weights and the context stay fp32."""
+    if device.type == "cuda" and prec in ("amp", "bf16"):
+        return torch.autocast("cuda", dtype=torch.float16 if prec == "amp" else torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------------------------------------
+# Text helpers
+# ---------------------------------------------------------------------------------------------
+tokenizer = SimpleTokenizer()
+
+
+def readable_classnames(classnames: Sequence[str]) -> List[str]:
+    """Class names as the prompts spell them: CoOp-family code replaces "_" by spaces."""
+    return [name.replace("_", " ") for name in classnames]
+
+
+@torch.no_grad()
+def encode_class_prompts(clip_model: CLIP, classnames: Sequence[str], templates: Sequence[str], chunk_size: int = 1000) -> torch.Tensor:
+    """Unit-norm text features per class, averaged over templates (zero-shot classifiers).
+
+    Prompts are encoded ``chunk_size`` at a time with the trimmed text encoder, so a
+    1000-class, many-template ensemble fits in memory.
+    """
+    text_encoder = TextEncoder(clip_model)
+    device = clip_model.positional_embedding.device
+    names = readable_classnames(classnames)
+    mean = 0
+    for template in templates:
+        tokens = clip.tokenize([template.format(name) for name in names]).to(device)
+        features = torch.cat([
+            text_encoder(clip_model.token_embedding(chunk).type(clip_model.dtype), chunk)
+            for chunk in tokens.split(chunk_size)
+        ])
+        mean = mean + features / features.norm(dim=-1, keepdim=True)
+    mean = mean / len(templates)
+    return mean / mean.norm(dim=-1, keepdim=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+# ---------------------------------------------------------------------------------------------
+def load_prompt_checkpoints(trainer, directory: str, epoch: Optional[int] = None,
+                            ignored_keys: Sequence[str] = ("token_prefix", "token_suffix")) -> None:
+    """CoOp-family ``load_model``: load each registered model's weights from ``directory``.
+
+    Reads ``<directory>/<name>/model.pth.tar-<epoch>`` (``model-best.pth.tar`` when ``epoch`` is
+    None). The frozen class-name embeddings in ``ignored_keys`` are skipped, so a model trained on
+    base classes evaluates on new ones; every other tensor must match the model's shape.
+    """
+    if not directory:
+        print("Note that load_model() is skipped as no pretrained model is given")
+        return
+    model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
+    for name in trainer.get_model_names():
+        model_path = os.path.join(directory, name, model_file)
+        if not os.path.exists(model_path):
+            folder = os.path.dirname(model_path)
+            found = sorted(f for f in os.listdir(folder) if f.startswith("model")) if os.path.isdir(folder) else []
+            raise FileNotFoundError(
+                f'Model not found at "{model_path}" (found: {", ".join(found) or "nothing"}); '
+                "check --model-dir and --load-epoch"
+            )
+        checkpoint = load_checkpoint(model_path)
+        state_dict = {k: v for k, v in checkpoint["state_dict"].items() if k not in ignored_keys}
+        own_state = trainer._models[name].state_dict()
+        for key, value in state_dict.items():
+            if key in own_state and own_state[key].shape != value.shape:
+                raise ValueError(
+                    f"Checkpoint {model_path} has {key} of shape {list(value.shape)} but the model "
+                    f"expects {list(own_state[key].shape)}: train and test with the same N_CTX, "
+                    "CSC and CTX_INIT"
+                )
+        print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
+        trainer._models[name].load_state_dict(state_dict, strict=False)

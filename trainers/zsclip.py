@@ -1,0 +1,73 @@
+"""Zero-shot CLIP baselines: one hand-written template per dataset, or a template ensemble."""
+
+from dassl.engine import TRAINER_REGISTRY, TrainerX
+
+from .prompting import encode_class_prompts, load_clip_to_cpu
+
+# One template per dataset, keyed by DATASET.NAME (from CoOp's zero-shot baseline).
+CUSTOM_TEMPLATES = {
+    "OxfordPets": "a photo of a {}, a type of pet.",
+    "OxfordFlowers": "a photo of a {}, a type of flower.",
+    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
+    "DescribableTextures": "{} texture.",
+    "EuroSAT": "a centered satellite photo of {}.",
+    "StanfordCars": "a photo of a {}.",
+    "Food101": "a photo of {}, a type of food.",
+    "SUN397": "a photo of a {}.",
+    "Caltech101": "a photo of a {}.",
+    "UCF101": "a photo of a person doing {}.",
+    "ImageNet": "a photo of a {}.",
+    "ImageNetSketch": "a photo of a {}.",
+    "ImageNetV2": "a photo of a {}.",
+    "ImageNetA": "a photo of a {}.",
+    "ImageNetR": "a photo of a {}.",
+}
+DEFAULT_TEMPLATE = "a photo of a {}."
+
+# The seven ImageNet templates selected in CLIP's prompt-engineering notebook.
+IMAGENET_TEMPLATES_SELECT = [
+    "itap of a {}.",
+    "a bad photo of the {}.",
+    "a origami {}.",
+    "a photo of the large {}.",
+    "a {} in a video game.",
+    "art of the {}.",
+    "a photo of the small {}.",
+]
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP(TrainerX):
+    """CLIP with the dataset's template (datasets without one use "a photo of a {}.")."""
+
+    def templates(self) -> list:
+        return [CUSTOM_TEMPLATES.get(self.cfg.DATASET.NAME, DEFAULT_TEMPLATE)]
+
+    def build_model(self):
+        cfg = self.cfg
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
+        clip_model = load_clip_to_cpu(cfg)
+        if self.device.type != "cuda":
+            clip_model.float()  # fp16 kernels are a GPU feature
+        clip_model.to(self.device)
+        clip_model.requires_grad_(False)
+
+        templates = self.templates()
+        print(f"Prompt templates (n={len(templates)}): {templates}")
+        self.text_features = encode_class_prompts(clip_model, self.dm.dataset.classnames, templates)
+        self.clip_model = clip_model
+
+    def model_inference(self, image):
+        image_features = self.clip_model.encode_image(image.type(self.clip_model.dtype))
+        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+        return self.clip_model.logit_scale.exp() * image_features @ self.text_features.t()
+
+
+@TRAINER_REGISTRY.register()
+class ZeroshotCLIP2(ZeroshotCLIP):
+    """Prompt ensembling: the seven ImageNet templates, plus the dataset's own outside ImageNet."""
+
+    def templates(self) -> list:
+        if self.cfg.DATASET.NAME == "ImageNet":
+            return list(IMAGENET_TEMPLATES_SELECT)
+        return IMAGENET_TEMPLATES_SELECT + [CUSTOM_TEMPLATES.get(self.cfg.DATASET.NAME, DEFAULT_TEMPLATE)]
