@@ -1,0 +1,1011 @@
+"""Get, check and repair the CoOp datasets on disk.
+
+    python -m toolkit.data download NAME... --root DIR     fetch archives and split files
+    python -m toolkit.data check NAME... --root DIR        count, find missing or corrupt images
+    python -m toolkit.data fold-imagenet-val --root DIR --labels FILE
+                                                           sort ImageNet's flat val images into wnid folders
+    python -m toolkit.data list                            names, folders, expected sizes
+
+NAME is a config name (``oxford_pets``), a dataset name (``OxfordPets``) or ``all``.
+Downloads resume where they stopped (HTTP Range), are checked against known MD5 sums, try
+mirrors in turn and, when every source fails or the data needs a manual step (ImageNet),
+print the manual steps instead of a traceback. An archive placed in the dataset folder by hand
+is used as it is: rerun ``download`` to unpack it and apply the renames CoOp's README asks for.
+"""
+import argparse
+import concurrent.futures
+import csv
+import difflib
+import glob
+import hashlib
+import os
+import os.path as osp
+import pickle
+import re
+import shutil
+import sys
+import tarfile
+import time
+import zipfile
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+from urllib.error import HTTPError, URLError
+from urllib.request import Request, urlopen
+
+CHUNK_BYTES = 1 << 20
+MAX_LINES_PER_KIND = 20  # problem lines of one kind per dataset before "... and N more"
+DECODE_BATCH = 1024  # images handed to the reading threads at a time
+
+
+class DownloadError(Exception):
+    """A source could not be fetched or unpacked; the message says why in one line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalogue: where each dataset comes from and how big it is (CoOp's statistics)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file fetched into the dataset folder; skipped once ``provides`` exists there."""
+
+    filename: str
+    provides: str  # path inside the dataset folder that exists once this source is in place
+    urls: Tuple[str, ...] = ()  # HTTP(S) mirrors, tried in order
+    drive_id: str = ""  # Google Drive file id, tried after the URLs
+    md5: str = ""
+    extract: bool = False  # an archive: unpack it into the dataset folder, then delete it
+    local_copy: str = ""  # path under the root to copy instead of downloading, if it exists
+    optional: bool = False  # needed only when the split file is absent (raw-file fallback)
+
+
+@dataclass(frozen=True)
+class Move:
+    """Merge ``src`` into ``dst`` (both inside the dataset folder; "." is the folder itself)."""
+
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class Unpack:
+    """Unpack an archive found inside the dataset folder (nested archives), then delete it."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Remove:
+    path: str
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str  # config name
+    dataset_name: str  # DATASET.NAME (registered class)
+    dataset_dir: str  # folder under the root
+    sizes: Dict[str, int]  # images per split as CoOp's datasets load them
+    num_classes: int
+    sources: Tuple[Source, ...]
+    required: Tuple[str, ...]  # paths inside the dataset folder needed to load it
+    manual: str  # steps printed when something required is still missing; {root} and {dir} are filled in
+    fixes: Tuple[object, ...] = ()  # Move/Unpack/Remove steps, run after every source (idempotent)
+
+    @property
+    def split_file(self) -> str:
+        return f"split_zhou_{self.dataset_name}.json"
+
+
+def split_file_source(dataset_name: str, drive_id: str) -> Source:
+    return Source(f"split_zhou_{dataset_name}.json", f"split_zhou_{dataset_name}.json", drive_id=drive_id)
+
+
+def classnames_source(optional: bool = False) -> Source:
+    """ImageNet's classnames.txt (CLIP's class names); the variants take a copy of ImageNet's."""
+    return Source(
+        "classnames.txt",
+        "classnames.txt",
+        drive_id="1-61f_ol79pViBFDG_IDlUQSwoLcn2XXF",
+        local_copy="imagenet/classnames.txt",
+        optional=optional,
+    )
+
+
+SPLIT_FILE_MANUAL = "Without the split file, a new random split is made, so results will not match CoOp's."
+
+CATALOGUE: Tuple[DatasetSpec, ...] = (
+    DatasetSpec(
+        "imagenet",
+        "ImageNet",
+        "imagenet",
+        {"train": 1281167, "test": 50000},
+        1000,
+        (classnames_source(),),
+        ("classnames.txt", "images/train", "images/val"),
+        """ImageNet needs an account at image-net.org, so its images cannot be fetched for you:
+  1. Download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from https://image-net.org/download-images
+     (or the Kaggle competition "imagenet-object-localization-challenge", which also has LOC_val_solution.csv).
+  2. mkdir -p {dir}/images/train {dir}/images/val
+     tar -xf ILSVRC2012_img_train.tar -C {dir}/images/train
+     cd {dir}/images/train && for f in *.tar; do mkdir "${{f%.tar}}" && tar -xf "$f" -C "${{f%.tar}}" && rm "$f"; done
+     tar -xf ILSVRC2012_img_val.tar -C {dir}/images/val
+  3. The val images arrive in one flat folder; sort them into wnid folders:
+     python -m toolkit.data fold-imagenet-val --root {root} --labels LOC_val_solution.csv
+  Have ImageNet already? Link its class folders instead: ln -s /path/to/train {dir}/images/train (same for val).""",
+    ),
+    DatasetSpec(
+        "caltech101",
+        "Caltech101",
+        "caltech-101",
+        {"train": 4128, "val": 1649, "test": 2465},
+        100,
+        (
+            Source(
+                "caltech-101.zip",
+                "101_ObjectCategories",
+                urls=("https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip",),
+                md5="3138e1922a9193bfa496528edbbc45d0",
+                extract=True,
+            ),
+            Source(
+                "101_ObjectCategories.tar.gz",
+                "101_ObjectCategories",
+                urls=("http://www.vision.caltech.edu/Image_Datasets/Caltech101/101_ObjectCategories.tar.gz",),
+                extract=True,
+            ),
+            split_file_source("Caltech101", "1hyarUivQE36mY6jSomru6Fjd-JzwcCzN"),
+        ),
+        ("101_ObjectCategories", "split_zhou_Caltech101.json"),
+        """Get 101_ObjectCategories.tar.gz from https://data.caltech.edu/records/mzrjq-6wc02 (inside caltech-101.zip)
+  and unpack it in {dir}; get split_zhou_Caltech101.json from
+  https://drive.google.com/file/d/1hyarUivQE36mY6jSomru6Fjd-JzwcCzN into {dir}. """ + SPLIT_FILE_MANUAL,
+        fixes=(Unpack("caltech-101/101_ObjectCategories.tar.gz"), Remove("caltech-101")),
+    ),
+    DatasetSpec(
+        "oxford_pets",
+        "OxfordPets",
+        "oxford_pets",
+        {"train": 2944, "val": 736, "test": 3669},
+        37,
+        (
+            Source(
+                "images.tar.gz",
+                "images",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/pets/data/images.tar.gz",),
+                md5="5c4f3ee8e5d25df40f4fd59a7f44e54c",
+                extract=True,
+            ),
+            Source(
+                "annotations.tar.gz",
+                "annotations",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/pets/data/annotations.tar.gz",),
+                md5="95a8c909bbe2e81eed6a22bccdf3f68f",
+                extract=True,
+                optional=True,
+            ),
+            split_file_source("OxfordPets", "1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs"),
+        ),
+        ("images", "split_zhou_OxfordPets.json"),
+        """Get images.tar.gz and annotations.tar.gz from https://www.robots.ox.ac.uk/~vgg/data/pets/ and unpack
+  them in {dir}; get split_zhou_OxfordPets.json from https://drive.google.com/file/d/1501r8Ber4nNKvmlFVQZ8SeUHTcdTTEqs
+  into {dir}. """ + SPLIT_FILE_MANUAL,
+    ),
+    DatasetSpec(
+        "stanford_cars",
+        "StanfordCars",
+        "stanford_cars",
+        {"train": 6509, "val": 1635, "test": 8041},
+        196,
+        (
+            Source(
+                "cars_train.tgz",
+                "cars_train",
+                urls=("http://ai.stanford.edu/~jkrause/car196/cars_train.tgz",),
+                extract=True,
+            ),
+            Source(
+                "cars_test.tgz",
+                "cars_test",
+                urls=("http://ai.stanford.edu/~jkrause/car196/cars_test.tgz",),
+                extract=True,
+            ),
+            Source(
+                "car_devkit.tgz",
+                "devkit",
+                urls=(
+                    "https://ai.stanford.edu/~jkrause/cars/car_devkit.tgz",
+                    "https://github.com/pytorch/vision/files/11644847/car_devkit.tgz",
+                ),
+                extract=True,
+                optional=True,
+            ),
+            Source(
+                "cars_test_annos_withlabels.mat",
+                "cars_test_annos_withlabels.mat",
+                urls=("http://ai.stanford.edu/~jkrause/car196/cars_test_annos_withlabels.mat",),
+                optional=True,
+            ),
+            split_file_source("StanfordCars", "1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT"),
+        ),
+        ("cars_train", "cars_test", "split_zhou_StanfordCars.json"),
+        """The Stanford Cars server has been offline since 2023. Get the images elsewhere, e.g. the Kaggle dataset
+  "jessicali9530/stanford-cars-dataset", and put them so that they read {dir}/cars_train/00001.jpg and
+  {dir}/cars_test/00001.jpg (rerun this command to flatten doubled folders such as cars_train/cars_train).
+  The devkit is mirrored at https://github.com/pytorch/vision/files/11644847/car_devkit.tgz. Get
+  split_zhou_StanfordCars.json from https://drive.google.com/file/d/1ObCFbaAgVu0I-k_Au-gIUcefirdAuizT into {dir}. """
+        + SPLIT_FILE_MANUAL,
+        fixes=(Move("cars_train/cars_train", "cars_train"), Move("cars_test/cars_test", "cars_test")),
+    ),
+    DatasetSpec(
+        "oxford_flowers",
+        "OxfordFlowers",
+        "oxford_flowers",
+        {"train": 4093, "val": 1633, "test": 2463},
+        102,
+        (
+            Source(
+                "102flowers.tgz",
+                "jpg",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/102flowers.tgz",),
+                md5="52808999861908f626f3c1f4e79d11fa",
+                extract=True,
+            ),
+            Source(
+                "imagelabels.mat",
+                "imagelabels.mat",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/flowers/102/imagelabels.mat",),
+                md5="e0620be6f572b9609742df49c70aed4d",
+                optional=True,
+            ),
+            Source("cat_to_name.json", "cat_to_name.json", drive_id="1AkcxCXeK_RCGCEC_GvmWxjcjaNhu-at0", optional=True),
+            split_file_source("OxfordFlowers", "1Pp0sRXzZFZq15zVOzKjKBu4A9i01nozT"),
+        ),
+        ("jpg", "split_zhou_OxfordFlowers.json"),
+        """Get 102flowers.tgz and imagelabels.mat from https://www.robots.ox.ac.uk/~vgg/data/flowers/102/ and unpack
+  the images in {dir} (they go to jpg/); get cat_to_name.json
+  (https://drive.google.com/file/d/1AkcxCXeK_RCGCEC_GvmWxjcjaNhu-at0) and split_zhou_OxfordFlowers.json
+  (https://drive.google.com/file/d/1Pp0sRXzZFZq15zVOzKjKBu4A9i01nozT) into {dir}. """ + SPLIT_FILE_MANUAL,
+    ),
+    DatasetSpec(
+        "food101",
+        "Food101",
+        "food-101",
+        {"train": 50500, "val": 20200, "test": 30300},
+        101,
+        (
+            Source(
+                "food-101.tar.gz",
+                "images",
+                urls=("http://data.vision.ee.ethz.ch/cvl/food-101.tar.gz",),
+                md5="85eeb15f3717b99a5da872d97d918f87",
+                extract=True,
+            ),
+            split_file_source("Food101", "1QK0tGi096I0Ba6kggatX1ee6dJFIcEJl"),
+        ),
+        ("images", "split_zhou_Food101.json"),
+        """Get food-101.tar.gz from https://data.vision.ee.ethz.ch/cvl/datasets_extra/food-101/ and unpack it in {root}
+  (it makes food-101/); get split_zhou_Food101.json from
+  https://drive.google.com/file/d/1QK0tGi096I0Ba6kggatX1ee6dJFIcEJl into {dir}. """ + SPLIT_FILE_MANUAL,
+        fixes=(Move("food-101", "."),),
+    ),
+    DatasetSpec(
+        "fgvc_aircraft",
+        "FGVCAircraft",
+        "fgvc_aircraft",
+        {"train": 3334, "val": 3333, "test": 3333},
+        100,
+        (
+            Source(
+                "fgvc-aircraft-2013b.tar.gz",
+                "images",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/archives/fgvc-aircraft-2013b.tar.gz",),
+                extract=True,
+            ),
+        ),
+        ("images", "variants.txt", "images_variant_train.txt", "images_variant_val.txt", "images_variant_test.txt"),
+        """Get fgvc-aircraft-2013b.tar.gz from https://www.robots.ox.ac.uk/~vgg/data/fgvc-aircraft/, unpack it and
+  rename its data/ folder to {dir} (or put the archive in {dir} and rerun this command).""",
+        fixes=(Move("fgvc-aircraft-2013b/data", "."), Remove("fgvc-aircraft-2013b")),
+    ),
+    DatasetSpec(
+        "sun397",
+        "SUN397",
+        "sun397",
+        {"train": 15880, "val": 3970, "test": 19850},
+        397,
+        (
+            Source(
+                "SUN397.tar.gz",
+                "SUN397",
+                urls=("http://vision.princeton.edu/projects/2010/SUN/SUN397.tar.gz",),
+                md5="8ca2778205c41d23104230ba66911c7a",
+                extract=True,
+            ),
+            Source(
+                "Partitions.zip",
+                "Training_01.txt",
+                urls=("https://vision.princeton.edu/projects/2010/SUN/download/Partitions.zip",),
+                extract=True,
+                optional=True,
+            ),
+            split_file_source("SUN397", "1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq"),
+        ),
+        ("SUN397", "split_zhou_SUN397.json"),
+        """vision.princeton.edu is often unreachable. Get SUN397.tar.gz (and Partitions.zip) from it or a mirror and put
+  them in {dir}, then rerun this command to unpack them; get split_zhou_SUN397.json from
+  https://drive.google.com/file/d/1y2RD81BYuiyvebdN-JymPfyWYcd8_MUq into {dir}. """ + SPLIT_FILE_MANUAL,
+        fixes=(Move("Partitions", "."),),
+    ),
+    DatasetSpec(
+        "dtd",
+        "DescribableTextures",
+        "dtd",
+        {"train": 2820, "val": 1128, "test": 1692},
+        47,
+        (
+            Source(
+                "dtd-r1.0.1.tar.gz",
+                "images",
+                urls=("https://www.robots.ox.ac.uk/~vgg/data/dtd/download/dtd-r1.0.1.tar.gz",),
+                md5="fff73e5086ae6bdbea199a49dfb8a4c1",
+                extract=True,
+            ),
+            split_file_source("DescribableTextures", "1u3_QfB467jqHgNXC00UIzbLZRQCg2S7x"),
+        ),
+        ("images", "split_zhou_DescribableTextures.json"),
+        """Get dtd-r1.0.1.tar.gz from https://www.robots.ox.ac.uk/~vgg/data/dtd/ and unpack it in {root}
+  (it makes dtd/); get split_zhou_DescribableTextures.json from
+  https://drive.google.com/file/d/1u3_QfB467jqHgNXC00UIzbLZRQCg2S7x into {dir}. """ + SPLIT_FILE_MANUAL,
+        fixes=(Move("dtd", "."),),
+    ),
+    DatasetSpec(
+        "eurosat",
+        "EuroSAT",
+        "eurosat",
+        {"train": 13500, "val": 5400, "test": 8100},
+        10,
+        (
+            Source(
+                "EuroSAT.zip",
+                "2750",
+                urls=(
+                    "https://huggingface.co/datasets/torchgeo/eurosat/resolve/c877bcd43f099cd0196738f714544e355477f3fd/EuroSAT.zip",
+                ),
+                md5="c8fa014336c82ac7804f0398fcb19387",
+                extract=True,
+            ),
+            Source("EuroSAT.zip", "2750", urls=("http://madm.dfki.de/files/sentinel/EuroSAT.zip",), extract=True),
+            split_file_source("EuroSAT", "1Ip7yaCWFi0eaOFUGga0lUdVi_DDQth1o"),
+        ),
+        ("2750", "split_zhou_EuroSAT.json"),
+        """Get EuroSAT.zip (RGB) from http://madm.dfki.de/files/sentinel/EuroSAT.zip or the Zenodo record 7711810 and
+  unpack it in {dir} so that {dir}/2750/AnnualCrop/ exists; get split_zhou_EuroSAT.json from
+  https://drive.google.com/file/d/1Ip7yaCWFi0eaOFUGga0lUdVi_DDQth1o into {dir}. """ + SPLIT_FILE_MANUAL,
+    ),
+    DatasetSpec(
+        "ucf101",
+        "UCF101",
+        "ucf101",
+        {"train": 7639, "val": 1898, "test": 3783},
+        101,
+        (
+            Source(
+                "UCF-101-midframes.zip", "UCF-101-midframes", drive_id="10Jqome3vtUA2keJkNanAiFpgbyC9Hc2O", extract=True
+            ),
+            split_file_source("UCF101", "1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y"),
+        ),
+        ("UCF-101-midframes", "split_zhou_UCF101.json"),
+        """Get UCF-101-midframes.zip from https://drive.google.com/file/d/10Jqome3vtUA2keJkNanAiFpgbyC9Hc2O and unpack
+  it in {dir}; get split_zhou_UCF101.json from https://drive.google.com/file/d/1I0S0q91hJfsV9Gf4xDIjgDq4AqBNJb1y
+  into {dir}. """ + SPLIT_FILE_MANUAL,
+        fixes=(Remove("__MACOSX"),),
+    ),
+    DatasetSpec(
+        "imagenetv2",
+        "ImageNetV2",
+        "imagenetv2",
+        {"test": 10000},
+        1000,
+        (
+            Source(
+                "imagenetv2-matched-frequency.tar.gz",
+                "imagenetv2-matched-frequency-format-val",
+                urls=(
+                    "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main/imagenetv2-matched-frequency.tar.gz",
+                    "https://s3-us-west-2.amazonaws.com/imagenetv2public/imagenetv2-matched-frequency.tar.gz",
+                ),
+                extract=True,
+            ),
+            classnames_source(),
+        ),
+        ("imagenetv2-matched-frequency-format-val", "classnames.txt"),
+        """Get imagenetv2-matched-frequency.tar.gz from https://huggingface.co/datasets/vaishaal/ImageNetV2 and unpack
+  it in {dir}; copy ImageNet's classnames.txt into {dir}.""",
+    ),
+    DatasetSpec(
+        "imagenet_sketch",
+        "ImageNetSketch",
+        "imagenet-sketch",
+        {"test": 50889},
+        1000,
+        (
+            Source(
+                "ImageNet-Sketch.zip",
+                "images",
+                urls=(
+                    "https://huggingface.co/datasets/songweig/imagenet_sketch/resolve/main/data/ImageNet-Sketch.zip",
+                ),
+                drive_id="1Mj0i5HBthqH1p_yeXzsg22gZduvgoNeA",
+                extract=True,
+            ),
+            classnames_source(),
+        ),
+        ("images", "classnames.txt"),
+        """Get ImageNet-Sketch.zip as described at https://github.com/HaohanWang/ImageNet-Sketch, unpack it in {dir}
+  and rename its sketch/ folder to images/ (or put the zip in {dir} and rerun this command); copy ImageNet's
+  classnames.txt into {dir}.""",
+        fixes=(Move("sketch", "images"),),
+    ),
+    DatasetSpec(
+        "imagenet_a",
+        "ImageNetA",
+        "imagenet-adversarial",
+        {"test": 7500},
+        200,
+        (
+            Source(
+                "imagenet-a.tar",
+                "imagenet-a",
+                urls=("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar",),
+                md5="c3e55429088dc681f30d81f4726b6595",
+                extract=True,
+            ),
+            classnames_source(),
+        ),
+        ("imagenet-a", "classnames.txt"),
+        """Get imagenet-a.tar as described at https://github.com/hendrycks/natural-adv-examples and unpack it in {dir};
+  copy ImageNet's classnames.txt into {dir}.""",
+    ),
+    DatasetSpec(
+        "imagenet_r",
+        "ImageNetR",
+        "imagenet-rendition",
+        {"test": 30000},
+        200,
+        (
+            Source(
+                "imagenet-r.tar",
+                "imagenet-r",
+                urls=("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar",),
+                md5="a61312130a589d0ca1a8fca1f2bd3337",
+                extract=True,
+            ),
+            classnames_source(),
+        ),
+        ("imagenet-r", "classnames.txt"),
+        """Get imagenet-r.tar as described at https://github.com/hendrycks/imagenet-r and unpack it in {dir};
+  copy ImageNet's classnames.txt into {dir}.""",
+    ),
+)
+
+
+def resolve_names(names: Sequence[str]) -> List[DatasetSpec]:
+    """Specs for config names, dataset names (any case) or "all"; ValueError naming the closest match."""
+    by_key = {}
+    for spec in CATALOGUE:
+        by_key[spec.name.lower()] = spec
+        by_key[spec.dataset_name.lower()] = spec
+    specs = []
+    for name in names:
+        if name.lower() == "all":
+            return list(CATALOGUE)
+        if name.lower() not in by_key:
+            close = difflib.get_close_matches(name.lower(), by_key, n=1)
+            suggestion = f' (did you mean "{by_key[close[0]].name}"?)' if close else ""
+            raise ValueError(f'unknown dataset "{name}"{suggestion}; known: {", ".join(s.name for s in CATALOGUE)}')
+        if by_key[name.lower()] not in specs:
+            specs.append(by_key[name.lower()])
+    return specs
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress output
+# ---------------------------------------------------------------------------------------------
+
+
+class Progress:
+    """Prints ``<label>: <done>/<total>`` at most every ``interval`` seconds, and at the end of
+    work that took long enough to print at all."""
+
+    def __init__(self, label: str, total: Optional[int] = None, unit: str = "", interval: float = 5.0, stream=None):
+        self.label, self.total, self.unit, self.interval = label, total, unit, interval
+        self.stream = stream or sys.stderr
+        self.last_print = time.monotonic()
+        self.printed = False
+
+    def _format(self, count: int) -> str:
+        return (
+            f"{count / (1 << 20):.1f} MiB" if self.unit == "bytes" else f"{count}{' ' + self.unit if self.unit else ''}"
+        )
+
+    def update(self, done: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if (final and not self.printed) or (not final and now - self.last_print < self.interval):
+            return
+        self.last_print, self.printed = now, True
+        total = f" / {self._format(self.total)} ({100 * done / self.total:.0f}%)" if self.total else ""
+        print(f"  {self.label}: {self._format(done)}{total}", file=self.stream, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fetching and unpacking
+# ---------------------------------------------------------------------------------------------
+
+
+def file_md5(path: str) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_md5(path: str, md5: str) -> None:
+    """Raise DownloadError (and delete ``path``) if its MD5 is not ``md5``."""
+    if not md5:
+        return
+    actual = file_md5(path)
+    if actual != md5:
+        os.remove(path)
+        raise DownloadError(
+            f"checksum mismatch for {osp.basename(path)} (md5 {actual}, expected {md5}); the file was deleted"
+        )
+
+
+def http_download(url: str, dest: str, md5: str = "", timeout: float = 60.0) -> None:
+    """Download ``url`` to ``dest``, resuming ``dest + ".part"`` with an HTTP Range request."""
+    partial = dest + ".part"
+    offset = osp.getsize(partial) if osp.exists(partial) else 0
+    headers = {"User-Agent": "plpp-toolkit-data/1.0"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = urlopen(Request(url, headers=headers), timeout=timeout)
+    except HTTPError as e:
+        if e.code != 416 or not offset:  # 416: the partial file is already complete
+            raise DownloadError(f"HTTP {e.code} {e.reason} from {url}") from None
+        response = None
+    except (URLError, OSError) as e:
+        raise DownloadError(f"cannot reach {url} ({getattr(e, 'reason', e)})") from None
+
+    if response is not None:
+        with response:
+            resumed = offset > 0 and response.status == 206
+            if offset and not resumed:
+                offset = 0  # the server ignored the Range header: start again
+            if resumed:
+                print(f"  resuming {osp.basename(dest)} at {offset / (1 << 20):.1f} MiB", file=sys.stderr)
+            length = response.headers.get("Content-Length")
+            total = offset + int(length) if length else None
+            progress = Progress(f"downloading {osp.basename(dest)}", total, unit="bytes")
+            done = offset
+            try:
+                with open(partial, "ab" if resumed else "wb") as f:
+                    for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+                        f.write(chunk)
+                        done += len(chunk)
+                        progress.update(done)
+            except OSError as e:
+                raise DownloadError(f"download of {url} broke off at {done} bytes ({e}); rerun to resume") from None
+            progress.update(done, final=True)
+            if total is not None and done < total:
+                raise DownloadError(f"download of {url} stopped at {done} of {total} bytes; rerun to resume")
+    verify_md5(partial, md5)
+    os.replace(partial, dest)
+
+
+def drive_download(file_id: str, dest: str, md5: str = "") -> None:
+    """Download a Google Drive file with gdown (which resumes its own partial files)."""
+    try:
+        import gdown
+    except ImportError:
+        raise DownloadError("gdown is not installed (pip install gdown)") from None
+    try:
+        result = gdown.download(id=file_id, output=dest, quiet=False, resume=True)
+    except Exception as e:  # gdown raises many kinds of errors for quota, permissions and network
+        raise DownloadError(
+            f"Google Drive file {file_id}: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+        ) from None
+    if not result or not osp.isfile(dest):
+        raise DownloadError(f"Google Drive file {file_id} could not be downloaded (quota or access limits?)")
+    verify_md5(dest, md5)
+
+
+def unpack(archive: str, into: str) -> None:
+    """Unpack a zip or tar archive into ``into``; members that would land outside it are refused."""
+    progress = Progress(f"unpacking {osp.basename(archive)}", unit="files")
+    count = 0
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.infolist():
+                    zf.extract(member, into)  # zipfile drops absolute and ".." parts itself
+                    count += 1
+                    progress.update(count)
+        elif tarfile.is_tarfile(archive):
+            if not hasattr(tarfile, "data_filter"):  # added in Python 3.8.17, 3.9.17, 3.10.12, 3.11.4
+                raise DownloadError(f"this Python cannot unpack tar files safely; unpack {archive} into {into} by hand")
+            with tarfile.open(archive, "r:*") as tf:
+                for member in tf:
+                    tf.extract(member, into, filter="data")
+                    count += 1
+                    progress.update(count)
+        else:
+            raise DownloadError(f"{archive} is neither a zip nor a tar archive; delete it and rerun")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
+        raise DownloadError(f"cannot unpack {archive} ({type(e).__name__}: {e}); delete it and rerun") from None
+    progress.update(count, final=True)
+
+
+def merge_into(src: str, dst: str) -> None:
+    """Move ``src`` to ``dst``; when ``dst`` exists, move ``src``'s entries into it (recursively)."""
+    if not osp.exists(dst):
+        os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+        os.rename(src, dst)
+        return
+    for name in os.listdir(src):
+        source, target = osp.join(src, name), osp.join(dst, name)
+        if osp.isdir(source) and osp.isdir(target):
+            merge_into(source, target)
+        else:
+            if osp.exists(target):
+                shutil.rmtree(target) if osp.isdir(target) else os.remove(target)
+            os.rename(source, target)
+    os.rmdir(src)
+
+
+def apply_fix(step, dataset_dir: str, keep_archives: bool) -> None:
+    """Run one Move/Unpack/Remove step; steps whose input is absent do nothing."""
+    if isinstance(step, Move):
+        src, dst = osp.join(dataset_dir, step.src), osp.normpath(osp.join(dataset_dir, step.dst))
+        if osp.isdir(src):
+            print(f"  moving {step.src} -> {step.dst}")
+            merge_into(src, dst)
+    elif isinstance(step, Unpack):
+        archive = osp.join(dataset_dir, step.path)
+        if osp.isfile(archive):
+            unpack(archive, dataset_dir)
+            if not keep_archives:
+                os.remove(archive)
+    elif isinstance(step, Remove):
+        path = osp.join(dataset_dir, step.path)
+        if osp.isdir(path):
+            shutil.rmtree(path)
+        elif osp.exists(path):
+            os.remove(path)
+    else:
+        raise TypeError(f"unknown step {step!r}")
+
+
+def fetch(source: Source, root: str, dataset_dir: str, keep_archives: bool) -> None:
+    """Put one source in place: a local copy, an archive already there, or a download from its mirrors."""
+    dest = osp.join(dataset_dir, source.filename)
+    local = osp.join(root, source.local_copy) if source.local_copy else ""
+    if local and osp.isfile(local) and not osp.exists(dest):
+        print(f"  copying {local}")
+        shutil.copyfile(local, dest)
+    if not osp.isfile(dest):
+        errors = []
+        for url in source.urls:
+            print(f"  fetching {source.filename} from {url}")
+            try:
+                http_download(url, dest, source.md5)
+                break
+            except DownloadError as e:
+                errors.append(str(e))
+        if not osp.isfile(dest) and source.drive_id:
+            print(f"  fetching {source.filename} from Google Drive ({source.drive_id})")
+            try:
+                drive_download(source.drive_id, dest, source.md5)
+            except DownloadError as e:
+                errors.append(str(e))
+        if not osp.isfile(dest):
+            raise DownloadError("; ".join(errors) or "no source to download from")
+    if source.extract:
+        unpack(dest, dataset_dir)
+        if not keep_archives:
+            os.remove(dest)
+
+
+def download(spec: DatasetSpec, root: str, keep_archives: bool = False) -> bool:
+    """Fetch what ``spec`` needs into ``<root>/<dataset_dir>``; True when everything required is there."""
+    dataset_dir = osp.join(root, spec.dataset_dir)
+    os.makedirs(dataset_dir, exist_ok=True)
+    print(f"{spec.dataset_name} -> {dataset_dir}")
+    for source in spec.sources:
+        if osp.exists(osp.join(dataset_dir, source.provides)):
+            print(f"  {source.provides}: already there")
+            continue
+        try:
+            fetch(source, root, dataset_dir, keep_archives)
+        except (DownloadError, OSError) as e:
+            note = " (optional: only needed without the split file)" if source.optional else ""
+            print(f"  could not get {source.filename}{note}: {e}")
+        for step in spec.fixes:
+            apply_fix(step, dataset_dir, keep_archives)
+    for step in spec.fixes:  # also repairs folders unpacked by hand
+        apply_fix(step, dataset_dir, keep_archives)
+
+    missing = [path for path in spec.required if not osp.exists(osp.join(dataset_dir, path))]
+    if missing:
+        print(f"{spec.dataset_name}: still missing {', '.join(missing)}. Manual steps:")
+        print("  " + spec.manual.format(root=root, dir=dataset_dir))
+        return False
+    print(f"{spec.dataset_name}: ready (verify with: python -m toolkit.data check {spec.name} --root {root})")
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+# ---------------------------------------------------------------------------------------------
+
+
+def image_problem(path: str) -> str:
+    """Why ``path`` does not decode as an image: "missing", another reason, or "" when it does."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return ""
+    except FileNotFoundError:
+        return "missing"
+    except Exception as e:  # PIL raises OSError, SyntaxError, ValueError ... for bad files
+        return f"{type(e).__name__}: {str(e).splitlines()[0]}" if str(e) else type(e).__name__
+
+
+class ProblemList:
+    """Problem lines of one dataset, at most MAX_LINES_PER_KIND per kind."""
+
+    def __init__(self, dataset_name: str):
+        self.dataset_name = dataset_name
+        self.lines: List[str] = []
+        self.counts: Dict[str, int] = {}
+
+    def add(self, kind: str, message: str) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self.counts[kind] <= MAX_LINES_PER_KIND:
+            self.lines.append(f"{self.dataset_name}: {message}")
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def report(self) -> List[str]:
+        extra = [
+            f"{self.dataset_name}: ... and {count - MAX_LINES_PER_KIND} more {kind} problems"
+            for kind, count in self.counts.items()
+            if count > MAX_LINES_PER_KIND
+        ]
+        return self.lines + extra
+
+
+def check(spec: DatasetSpec, root: str, decode: bool = True, compare_sizes: bool = True, jobs: int = 4) -> List[str]:
+    """Problem lines for one dataset (empty when it is complete and every image reads)."""
+    from dassl.data.datasets import DATASET_REGISTRY
+
+    problems = ProblemList(spec.dataset_name)
+    dataset_dir = osp.join(root, spec.dataset_dir)
+    if not osp.isdir(dataset_dir):
+        problems.add(
+            "layout",
+            f"dataset folder not found: {dataset_dir}; "
+            f'get it with "python -m toolkit.data download {spec.name} --root {root}"',
+        )
+        return problems.report()
+    try:
+        entries = DATASET_REGISTRY.get(spec.dataset_name).expected_images(root)
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        problems.add("layout", message.replace(f"{spec.dataset_name}: ", "", 1))
+        return problems.report()
+
+    paths = [(split, impath) for split, items in entries.items() for impath, _, _ in items]
+    if decode:
+        progress = Progress(f"{spec.dataset_name}: reading images", len(paths), unit="images")
+        results = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for start in range(0, len(paths), DECODE_BATCH):  # batches keep the number of pending tasks small
+                results.extend(pool.map(image_problem, [p for _, p in paths[start : start + DECODE_BATCH]]))
+                progress.update(len(results))
+        progress.update(len(paths), final=True)
+    else:
+        results = ["" if osp.isfile(p) else "missing" for _, p in paths]
+    for (split, impath), result in zip(paths, results):
+        if result == "missing":
+            problems.add("missing image", f"missing image ({split}): {impath}")
+        elif result:
+            problems.add("unreadable image", f"unreadable image ({split}): {impath} ({result})")
+
+    if compare_sizes:
+        for split, expected in spec.sizes.items():
+            found = len(entries.get(split, []))
+            if found != expected:
+                problems.add("size", f"{split} lists {found} images, CoOp's has {expected}")
+        class_split = "train" if "train" in entries else "test"
+        num_classes = len({label for _, label, _ in entries[class_split]})
+        if num_classes != spec.num_classes:
+            problems.add("size", f"{class_split} has {num_classes} classes, CoOp's has {spec.num_classes}")
+
+    for cache in sorted(glob.glob(osp.join(dataset_dir, "split_fewshot", "*.pkl"))):
+        try:
+            with open(cache, "rb") as f:
+                cached = [item for items in pickle.load(f).values() for item in items]
+        except Exception as e:  # a truncated or foreign pickle
+            problems.add("cache", f"few-shot cache {cache} cannot be read ({type(e).__name__}); delete it")
+            continue
+        stale = [item.impath for item in cached if not osp.isfile(item.impath)]
+        if stale:
+            problems.add(
+                "cache", f"few-shot cache {cache} lists {len(stale)} missing images (first: {stale[0]}); delete it"
+            )
+
+    counts = ", ".join(f"{split} {len(items)}" for split, items in entries.items())
+    print(f"{spec.dataset_name}: {counts} images{'' if problems.total else ': ok'}")
+    return problems.report()
+
+
+# ---------------------------------------------------------------------------------------------
+# ImageNet val re-foldering
+# ---------------------------------------------------------------------------------------------
+
+WNID = re.compile(r"n\d{8}")
+
+
+def read_val_labels(labels_file: str) -> Dict[str, str]:
+    """Image stem -> wnid, from Kaggle's LOC_val_solution.csv or lines ``<image file> <wnid>``."""
+    mapping = {}
+    with open(labels_file, "r", newline="") as f:
+        first = f.readline()
+        f.seek(0)
+        if first.startswith("ImageId,"):
+            for row in csv.DictReader(f):
+                mapping[row["ImageId"]] = row["PredictionString"].split()[0]
+        else:
+            for line in f:
+                tokens = line.replace(",", " ").split()
+                if len(tokens) >= 2:
+                    mapping[osp.splitext(osp.basename(tokens[0]))[0]] = tokens[1]
+    bad = [wnid for wnid in mapping.values() if not WNID.fullmatch(wnid)]
+    if not mapping or bad:
+        raise ValueError(
+            f"{labels_file} is neither Kaggle's LOC_val_solution.csv nor lines '<image file> <wnid>'"
+            + (f" (bad wnid {bad[0]!r})" if bad else "")
+        )
+    return mapping
+
+
+def fold_imagenet_val(val_dir: str, labels_file: str) -> Tuple[int, List[str]]:
+    """Move the loose images of ``val_dir`` into ``<wnid>/`` folders; returns (moved, names without a label)."""
+    if not osp.isdir(val_dir):
+        raise FileNotFoundError(f"ImageNet val folder not found: {val_dir}; extract ILSVRC2012_img_val.tar there first")
+    wnid_of = read_val_labels(labels_file)
+    loose = sorted(
+        name for name in os.listdir(val_dir) if not name.startswith(".") and osp.isfile(osp.join(val_dir, name))
+    )
+    progress = Progress("moving val images", len(loose), unit="images")
+    moved, unlabelled = 0, []
+    for name in loose:
+        wnid = wnid_of.get(osp.splitext(name)[0])
+        if wnid is None:
+            unlabelled.append(name)
+            continue
+        os.makedirs(osp.join(val_dir, wnid), exist_ok=True)
+        os.rename(osp.join(val_dir, name), osp.join(val_dir, wnid, name))
+        moved += 1
+        progress.update(moved)
+    progress.update(moved, final=True)
+    return moved, unlabelled
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def _run_download(args) -> int:
+    ready = [download(spec, args.root, keep_archives=args.keep_archives) for spec in resolve_names(args.names)]
+    return 0 if all(ready) else 1
+
+
+def _run_check(args) -> int:
+    from toolkit.engine import select_engine
+
+    select_engine(verbose=False)
+    import datasets  # noqa: F401  (registers the dataset classes)
+
+    total = 0
+    for spec in resolve_names(args.names):
+        lines = check(spec, args.root, decode=not args.no_decode, compare_sizes=not args.skip_sizes, jobs=args.jobs)
+        for line in lines:
+            print(line)
+        total += len(lines)
+    print(f"{total} problem{'s' if total != 1 else ''} found" if total else "no problems found")
+    return 1 if total else 0
+
+
+def _run_fold(args) -> int:
+    val_dir = args.val_dir or osp.join(args.root, "imagenet", "images", "val")
+    moved, unlabelled = fold_imagenet_val(val_dir, args.labels)
+    print(f"moved {moved} images of {val_dir} into wnid folders")
+    preprocessed = osp.join(osp.dirname(osp.dirname(osp.normpath(val_dir))), "preprocessed.pkl")
+    if moved and osp.exists(preprocessed):
+        print(f"delete {preprocessed}: it was made from the old layout")
+    for name in unlabelled[:MAX_LINES_PER_KIND]:
+        print(f"ImageNet: no label for val image {osp.join(val_dir, name)} in {args.labels}")
+    if len(unlabelled) > MAX_LINES_PER_KIND:
+        print(f"ImageNet: ... and {len(unlabelled) - MAX_LINES_PER_KIND} more images without a label")
+    return 1 if unlabelled else 0
+
+
+def _run_list(args) -> int:
+    for spec in CATALOGUE:
+        sizes = " / ".join(f"{split} {count}" for split, count in spec.sizes.items())
+        print(
+            f"{spec.name:<16} {spec.dataset_name:<20} {spec.dataset_dir + '/':<22} "
+            f"{spec.num_classes:>4} classes, {sizes}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m toolkit.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    names_help = "config name (oxford_pets), dataset name (OxfordPets) or all"
+
+    p = commands.add_parser("download", help="fetch archives and split files, unpack them, apply CoOp's renames")
+    p.add_argument("names", nargs="+", metavar="NAME", help=names_help)
+    p.add_argument("--root", required=True, help="DATASET.ROOT: the folder holding one folder per dataset")
+    p.add_argument("--keep-archives", action="store_true", help="keep archives after unpacking them")
+    p.set_defaults(run=_run_download)
+
+    p = commands.add_parser("check", help="find missing, unreadable or miscounted images; exit 1 on problems")
+    p.add_argument("names", nargs="+", metavar="NAME", help=names_help)
+    p.add_argument("--root", required=True, help="DATASET.ROOT")
+    p.add_argument(
+        "--skip-sizes", action="store_true", help="do not compare split sizes with CoOp's (e.g. for fixtures)"
+    )
+    p.add_argument("--no-decode", action="store_true", help="only check that images exist (much faster)")
+    p.add_argument("--jobs", type=int, default=min(8, os.cpu_count() or 1), help="threads that read images")
+    p.set_defaults(run=_run_check)
+
+    p = commands.add_parser("fold-imagenet-val", help="move ImageNet's flat val images into <wnid>/ folders")
+    p.add_argument("--root", required=True, help="DATASET.ROOT (the images are in <root>/imagenet/images/val)")
+    p.add_argument(
+        "--labels", required=True, help="Kaggle's LOC_val_solution.csv, or a text file of '<image file> <wnid>' lines"
+    )
+    p.add_argument("--val-dir", default="", help="the flat val folder, if not <root>/imagenet/images/val")
+    p.set_defaults(run=_run_fold)
+
+    p = commands.add_parser("list", help="the datasets, their folders and CoOp's split sizes")
+    p.set_defaults(run=_run_list)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "root", None):
+        args.root = osp.abspath(osp.expanduser(args.root))
+    try:
+        return args.run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
