@@ -7,6 +7,7 @@ code as the released weights. CLIP derives the number of attention heads as widt
 widths are multiples of 64 (ResNet: the last stage is 32 x width).
 """
 import argparse
+import math
 import os
 import warnings
 
@@ -21,8 +22,12 @@ CONTEXT_LENGTH = 77
 IMAGE_RESOLUTION = 224
 
 
-def build_tiny_clip(backbone: str = "vit", width: int = 64, layers: int = 1, embed_dim: int = 64, seed: int = 0) -> CLIP:
-    """A random-weight CLIP in fp16, as ``clip.build_model`` returns the released models."""
+def build_tiny_clip(backbone: str = "vit", width: int = 64, layers: int = 1, embed_dim: int = 64, seed: int = 0,
+                    logit_scale: float = 1 / 0.07) -> CLIP:
+    """A random-weight CLIP in fp16, as ``clip.build_model`` returns the released models.
+
+    ``logit_scale`` defaults to CLIP's initial temperature; trained CLIP models end at 100.
+    """
     torch.manual_seed(seed)
     if backbone == "vit":
         vision = dict(vision_layers=layers, vision_width=width, vision_patch_size=32)
@@ -40,6 +45,8 @@ def build_tiny_clip(backbone: str = "vit", width: int = 64, layers: int = 1, emb
         transformer_layers=layers,
         **vision,
     )
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(logit_scale))
     convert_weights(model)
     return model.eval()
 
@@ -74,8 +81,10 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=64, help="transformer width (multiple of 64)")
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--logit-scale", type=float, default=1 / 0.07, help="CLIP's initial 14.3; trained models reach 100")
     args = parser.parse_args()
-    save_tiny_clip(args.path, fmt=args.format, backbone=args.backbone, width=args.width, layers=args.layers, seed=args.seed)
+    save_tiny_clip(args.path, fmt=args.format, backbone=args.backbone, width=args.width, layers=args.layers, seed=args.seed,
+                   logit_scale=args.logit_scale)
     print(args.path)
 
 

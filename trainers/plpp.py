@@ -45,7 +45,7 @@ def extend_cfg(cfg) -> None:
     cfg.TRAINER.PLPP.INV_WEIGHT = 0.1  # lambda_inv, weight of the inverted perplexity loss [choice]
     cfg.TRAINER.PLPP.TOPK = 32  # k words per label; 0 = the full vocabulary [choice]
     cfg.TRAINER.PLPP.LABEL = "soft"  # "soft" (top-k softmax) or "hard" (nearest word) [choice]
-    cfg.TRAINER.PLPP.TAU_LABEL = 0.01  # temperature of the soft labels over cosine similarity [choice]
+    cfg.TRAINER.PLPP.TAU_LABEL = 0.05  # temperature of the soft labels over cosine similarity [choice]
     cfg.TRAINER.PLPP.TAU_LM = 1.0  # temperature of the LM head's word distribution [choice]
     cfg.TRAINER.PLPP.DETACH_TEACHER = True  # no gradient through each loss's teacher side [choice]
 
@@ -77,7 +77,7 @@ class PerplexityRegularizer(nn.Module):
     """
 
     def __init__(self, token_embedding: torch.Tensor, topk: int = 32, label: str = "soft",
-                 tau_label: float = 0.01, tau_lm: float = 1.0, detach_teacher: bool = True):
+                 tau_label: float = 0.05, tau_lm: float = 1.0, detach_teacher: bool = True):
         super().__init__()
         if label not in LABEL_KINDS:
             raise ValueError(f"label must be one of {LABEL_KINDS}, got {label!r}")

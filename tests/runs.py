@@ -1,0 +1,65 @@
+"""Run ``train.py`` in-process (no second torch import) on fixture datasets, and read its logs."""
+import os
+import re
+import sys
+from typing import List, Sequence
+
+from toolkit.dataset_fixtures import build_fixture
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROGRESS = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\] .*? loss ([\d.]+) \(([\d.]+)\)")
+ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%$", re.M)
+
+# Fast settings for the tiny CLIP on the CPU (the configs' other values stay CoOp's).
+FAST = ["DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
+        "TRAIN.PRINT_FREQ", "1"]
+
+
+def make_dataset(root: str, name: str = "eurosat") -> str:
+    """Write a fixture dataset under ``root``; returns the root."""
+    build_fixture(name, root)
+    return root
+
+
+def train_args(root: str, out: str, trainer: str = "CoOp", dataset: str = "eurosat", config: str = "vit_b16_ep50",
+               opts: Sequence[str] = (), flags: Sequence[str] = ()) -> List[str]:
+    """train.py arguments: ``flags`` (e.g. --eval-only) go before the trailing config ``opts``."""
+    return [
+        "--root", root, "--seed", "1", "--trainer", trainer, "--output-dir", out,
+        "--dataset-config-file", os.path.join(REPO, "configs", "datasets", f"{dataset}.yaml"),
+        "--config-file", os.path.join(REPO, "configs", "trainers", "CoOp" if trainer.startswith("Zeroshot") else trainer, f"{config}.yaml"),
+        *flags, *FAST, *opts,
+    ]
+
+
+def run_train(argv: Sequence[str]) -> None:
+    """``python train.py ARGV`` in this process; restores stdout from Dassl's log tee afterwards."""
+    import train
+    from dassl.utils import setup_logger  # noqa: F401  (the tee class lives next to it)
+
+    console = sys.stdout
+    try:
+        train.main(train.build_parser().parse_args(list(argv)))
+    finally:
+        if sys.stdout is not console:
+            sys.stdout.close()
+            sys.stdout = console
+
+
+def read_log(out: str) -> str:
+    with open(os.path.join(out, "log.txt")) as f:
+        return f.read()
+
+
+def epoch_losses(log: str) -> List[float]:
+    """The running-average loss at the last batch of each epoch."""
+    losses = {}
+    for line in log.splitlines():
+        match = PROGRESS.match(line)
+        if match and match.group(3) == match.group(4):
+            losses[int(match.group(1))] = float(match.group(6))
+    return [losses[e] for e in sorted(losses)]
+
+
+def final_accuracy(log: str) -> float:
+    return float(ACCURACY.findall(log)[-1])
