@@ -11,6 +11,7 @@ Trailing ``KEY VALUE`` pairs override the config. Evaluation only:
 import argparse
 import os
 import sys
+from typing import Sequence
 
 from toolkit.engine import engine_description, select_engine
 
@@ -123,6 +124,18 @@ def main(args) -> None:
     if not args.no_train:
         trainer.train()
         mark_finished(cfg.OUTPUT_DIR, "train")
+
+
+def run(argv: Sequence[str]) -> None:
+    """``python train.py ARGV`` inside this process (the demo, the tests): one torch import for
+    many runs. Dassl's logger replaces stdout with a tee to log.txt; the console comes back after."""
+    console = sys.stdout
+    try:
+        main(build_parser().parse_args(list(argv)))
+    finally:
+        if sys.stdout is not console:
+            sys.stdout.close()
+            sys.stdout = console
 
 
 def build_parser() -> argparse.ArgumentParser:

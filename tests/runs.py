@@ -1,7 +1,6 @@
 """Run ``train.py`` in-process (no second torch import) on fixture datasets, and read its logs."""
 import os
 import re
-import sys
 from typing import List, Sequence
 
 from toolkit.dataset_fixtures import build_fixture
@@ -33,17 +32,9 @@ def train_args(root: str, out: str, trainer: str = "CoOp", dataset: str = "euros
 
 
 def run_train(argv: Sequence[str]) -> None:
-    """``python train.py ARGV`` in this process; restores stdout from Dassl's log tee afterwards."""
     import train
-    from dassl.utils import setup_logger  # noqa: F401  (the tee class lives next to it)
 
-    console = sys.stdout
-    try:
-        train.main(train.build_parser().parse_args(list(argv)))
-    finally:
-        if sys.stdout is not console:
-            sys.stdout.close()
-            sys.stdout = console
+    train.run(argv)
 
 
 def read_log(out: str) -> str:
