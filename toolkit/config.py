@@ -57,9 +57,14 @@ def merge_from_list(cfg: CfgNode, opts: Sequence[str]) -> None:
         raise ValueError(_explain(e, cfg, "on the command line")) from None
 
 
-def config_file_value(path: str, key: str, default=None):
-    """A dotted key's value as set in one YAML config file (``default`` when the file omits it)."""
+def config_file_value(path: str, key: str, default=None, opts: Sequence[str] = ()):
+    """A dotted key's value as a run would see it from one YAML config file and command-line
+    ``opts`` (KEY VALUE pairs, which win); ``default`` when neither sets it."""
     import yaml
+
+    for name, value in zip(opts[::2], opts[1::2]):
+        if name == key:
+            return value
 
     with open(path) as f:
         node = yaml.safe_load(f) or {}
@@ -77,5 +82,6 @@ if __name__ == "__main__":
     parser.add_argument("path")
     parser.add_argument("key", help="dotted key, e.g. OPTIM.MAX_EPOCH")
     parser.add_argument("--default", default=None, help="printed when the file does not set the key")
+    parser.add_argument("--opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE overrides, as train.py takes them")
     args = parser.parse_args()
-    print(config_file_value(args.path, args.key, args.default))
+    print(config_file_value(args.path, args.key, args.default, args.opts))

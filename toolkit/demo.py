@@ -118,9 +118,10 @@ def write_shapes_dataset(root: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Runs
 # ---------------------------------------------------------------------------------------------
-def choose_clip(tiny_path: str = TINY_CLIP) -> DemoSettings:
+def choose_clip() -> DemoSettings:
     """The real ViT-B/16 if it is cached locally, else a tiny random CLIP (written once)."""
     local = os.environ.get("CLIP_CHECKPOINT") or (REAL_CLIP if os.path.isfile(REAL_CLIP) else "")
+    tiny_path = TINY_CLIP
     if local:
         return DemoSettings(local, f"real CLIP weights from {local}", epochs=5, shots=8)
     if not os.path.isfile(tiny_path):

@@ -14,13 +14,13 @@ need_file "configs/datasets/${DATASET}.yaml" "dataset config"
 need_file "configs/trainers/${TRAINER}/${CFG}.yaml" "trainer config"
 
 COMMON_DIR=${DATASET}/shots_${SHOTS}/${TRAINER}/${CFG}/seed${SEED}
-MODEL_DIR=output/base2new/train_base/${COMMON_DIR}
+MODEL_DIR=${OUTPUT_ROOT}/base2new/train_base/${COMMON_DIR}
 if [ ! -f "$MODEL_DIR/finished.json" ]; then
     echo "error: no finished training run at $MODEL_DIR; first run: bash ${METHOD_SCRIPTS:-scripts/<method>}/base2new_train.sh $DATASET $SEED" >&2
     exit 2
 fi
 
-run_job "output/base2new/test_${SUB}/${COMMON_DIR}" \
+run_job "${OUTPUT_ROOT}/base2new/test_${SUB}/${COMMON_DIR}" \
     --seed "$SEED" \
     --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \

@@ -12,7 +12,7 @@ SHOTS=16
 need_file "configs/datasets/${DATASET}.yaml" "dataset config"
 need_file "configs/trainers/${TRAINER}/${CFG}.yaml" "trainer config"
 
-run_job "output/base2new/train_base/${DATASET}/shots_${SHOTS}/${TRAINER}/${CFG}/seed${SEED}" \
+run_job "${OUTPUT_ROOT}/base2new/train_base/${DATASET}/shots_${SHOTS}/${TRAINER}/${CFG}/seed${SEED}" \
     --seed "$SEED" \
     --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \

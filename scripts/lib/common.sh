@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # Shared by the protocol scripts: repository root, Python, $DATA, and the skip/resume/force
 # rules for one output folder. Source it; it expects TRAINER to be set by the caller.
+#
+# Environment:
+#   DATA    the datasets folder (required)
+#   OUTPUT  where runs go, default output/ (layouts as in the reference repositories)
+#   OPTS    extra config overrides for every run, e.g. OPTS="DATALOADER.NUM_WORKERS 4"
+#   FORCE=1 (or --force) rerun finished jobs; the old folder is kept as <folder>.replaced-<time>
+#   PY      the Python to use, default the project's cached virtualenv (scripts/env.sh)
+#   CFG     the trainer config name (each script documents its default)
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -43,10 +51,16 @@ if [ -z "${PY:-}" ]; then
     source "$REPO_ROOT/scripts/env.sh"
 fi
 
-# max_epoch CONFIG_FILE: the config's last epoch (Dassl's default is 10), i.e. the checkpoint
-# the test scripts load; no hard-coded --load-epoch to forget when the config changes.
+# OUTPUT: where runs go (default: output/ in the repository), in the reference layouts.
+OUTPUT_ROOT="${OUTPUT:-output}"
+
+# OPTS: extra "KEY VALUE" config overrides for every run, e.g. OPTS="OPTIM.MAX_EPOCH 5".
+read -r -a EXTRA_OPTS <<< "${OPTS:-}"
+
+# max_epoch CONFIG_FILE: the last epoch (OPTS, else the config, else Dassl's default 10), i.e.
+# the checkpoint the test scripts load; no hard-coded --load-epoch to forget when it changes.
 max_epoch() {
-    "$PY" -m toolkit.config "$1" OPTIM.MAX_EPOCH --default 10
+    "$PY" -m toolkit.config "$1" OPTIM.MAX_EPOCH --default 10 --opts "${EXTRA_OPTS[@]+"${EXTRA_OPTS[@]}"}"
 }
 
 # run_job DIR TRAIN_ARGS...: run train.py into DIR unless a finished run is there.
@@ -66,5 +80,5 @@ run_job() {
         echo "resume: $dir holds an unfinished run"
     fi
     echo "run: $dir"
-    "$PY" train.py --root "$DATA" --output-dir "$dir" "$@"
+    "$PY" train.py --root "$DATA" --output-dir "$dir" "$@" "${EXTRA_OPTS[@]+"${EXTRA_OPTS[@]}"}"
 }

@@ -16,7 +16,7 @@ need_file "configs/datasets/${DATASET}.yaml" "dataset config"
 need_file "configs/trainers/${TRAINER}/${CFG}.yaml" "trainer config"
 
 for SEED in ${SEEDS:-1 2 3}; do
-    run_job "output/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED}" \
+    run_job "${OUTPUT_ROOT}/${DATASET}/${TRAINER}/${CFG}_${SHOTS}shots/nctx${NCTX}_csc${CSC}_ctp${CTP}/seed${SEED}" \
         --seed "$SEED" \
         --trainer "$TRAINER" \
         --dataset-config-file "configs/datasets/${DATASET}.yaml" \

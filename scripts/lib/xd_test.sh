@@ -11,13 +11,13 @@ SHOTS=16
 need_file "configs/datasets/${DATASET}.yaml" "dataset config"
 need_file "configs/trainers/${TRAINER}/${CFG}.yaml" "trainer config"
 
-MODEL_DIR=output/imagenet/${TRAINER}/${CFG}_${SHOTS}shots/seed${SEED}
+MODEL_DIR=${OUTPUT_ROOT}/imagenet/${TRAINER}/${CFG}_${SHOTS}shots/seed${SEED}
 if [ ! -f "$MODEL_DIR/finished.json" ]; then
     echo "error: no finished ImageNet run at $MODEL_DIR; first run: bash ${METHOD_SCRIPTS:-scripts/<method>}/xd_train.sh $SEED" >&2
     exit 2
 fi
 
-run_job "output/evaluation/${TRAINER}/${CFG}_${SHOTS}shots/${DATASET}/seed${SEED}" \
+run_job "${OUTPUT_ROOT}/evaluation/${TRAINER}/${CFG}_${SHOTS}shots/${DATASET}/seed${SEED}" \
     --seed "$SEED" \
     --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \

@@ -9,7 +9,7 @@ CFG=${CFG:-vit_b16_ep50_ctxv1}
 SHOTS=16
 need_file "configs/trainers/${TRAINER}/${CFG}.yaml" "trainer config"
 
-run_job "output/imagenet/${TRAINER}/${CFG}_${SHOTS}shots/seed${SEED}" \
+run_job "${OUTPUT_ROOT}/imagenet/${TRAINER}/${CFG}_${SHOTS}shots/seed${SEED}" \
     --seed "$SEED" \
     --trainer "$TRAINER" \
     --dataset-config-file configs/datasets/imagenet.yaml \

@@ -11,8 +11,8 @@ SUB=${SUB:-all}
 need_file "configs/datasets/${DATASET}.yaml" "dataset config"
 need_file "configs/trainers/CoOp/${CFG}.yaml" "config"
 
-DIR=output/${TRAINER}/${CFG}/${DATASET}
-if [ "$SUB" != all ]; then DIR=output/base2new/test_${SUB}/${DATASET}/shots_16/${TRAINER}/${CFG}/zeroshot; fi
+DIR=${OUTPUT_ROOT}/${TRAINER}/${CFG}/${DATASET}
+if [ "$SUB" != all ]; then DIR=${OUTPUT_ROOT}/base2new/test_${SUB}/${DATASET}/shots_16/${TRAINER}/${CFG}/zeroshot; fi
 run_job "$DIR" \
     --trainer "$TRAINER" \
     --dataset-config-file "configs/datasets/${DATASET}.yaml" \
