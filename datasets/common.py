@@ -163,13 +163,20 @@ def split_per_class(
                 f"class {classname!r} has {n_total} images, too few for a {p_trn:.0%}/{p_val:.0%}/"
                 f"{1 - p_trn - p_val:.0%} split (every part needs one image; 4 images per class suffice)"
             )
-        for part, chosen in (
-            (train, impaths[:n_train]),
-            (val, impaths[n_train : n_train + n_val]),
-            (test, impaths[n_train + n_val :]),
-        ):
-            part.extend(Datum(impath=impath, label=label, classname=classname) for impath in chosen)
+        add_cut(impaths, n_train, n_val, label, classname, (train, val, test))
     return train, val, test
+
+
+def add_cut(impaths: Sequence[str], n_train: int, n_val: int, label: int, classname: str,
+            splits: Tuple[List[Datum], List[Datum], List[Datum]]) -> None:
+    """Append the first ``n_train`` images to train, the next ``n_val`` to val, the rest to test."""
+    train, val, test = splits
+    for part, chosen in (
+        (train, impaths[:n_train]),
+        (val, impaths[n_train : n_train + n_val]),
+        (test, impaths[n_train + n_val :]),
+    ):
+        part.extend(Datum(impath=impath, label=label, classname=classname) for impath in chosen)
 
 
 def read_and_split_data(

@@ -181,10 +181,5 @@ def split_at_random(impaths_by_class, p_train, p_val, rng):
                 f"CustomDataset: class {classname!r} has {n_total} images; it needs at least {n_val + n_test + 1} "
                 "(one per split), or set DATASET.CUSTOM.CSV with a split column"
             )
-        for part, chosen in (
-            (train, impaths[:n_train]),
-            (val, impaths[n_train : n_train + n_val]),
-            (test, impaths[n_train + n_val :]),
-        ):
-            part.extend(Datum(impath=impath, label=label, classname=classname) for impath in chosen)
+        common.add_cut(impaths, n_train, n_val, label, classname, (train, val, test))
     return train, val, test

@@ -17,6 +17,7 @@ import argparse
 import csv
 import hashlib
 import json
+import math
 import os
 import os.path as osp
 import random
@@ -86,6 +87,38 @@ def look_of(look: int) -> Tuple[str, str]:
     return colour, SHAPES[(look // len(COLOURS) + look) % len(SHAPES)]
 
 
+def draw_shape(image: Image.Image, shape: str, colour: Tuple[int, int, int], half: int, rng: random.Random) -> None:
+    """Draw ``shape`` (circle, square, triangle, cross, diamond, ring or star) of half-size
+    ``half`` in ``colour`` at a random place of ``image``."""
+    width, height = image.size
+    cx, cy = rng.randint(half + 1, width - half - 2), rng.randint(half + 1, height - half - 2)
+    box = (cx - half, cy - half, cx + half, cy + half)
+    draw = ImageDraw.Draw(image)
+    if shape == "circle":
+        draw.ellipse(box, fill=colour)
+    elif shape == "square":
+        draw.rectangle(box, fill=colour)
+    elif shape == "triangle":
+        draw.polygon([(cx, cy - half), (cx - half, cy + half), (cx + half, cy + half)], fill=colour)
+    elif shape == "cross":
+        bar = max(2, half // 3)
+        draw.rectangle((cx - half, cy - bar, cx + half, cy + bar), fill=colour)
+        draw.rectangle((cx - bar, cy - half, cx + bar, cy + half), fill=colour)
+    elif shape == "diamond":
+        draw.polygon([(cx, cy - half), (cx + half, cy), (cx, cy + half), (cx - half, cy)], fill=colour)
+    elif shape == "ring":
+        draw.ellipse(box, outline=colour, width=max(2, half // 3))
+    elif shape == "star":  # outer and inner vertices alternate
+        turn = rng.uniform(0, 2 * math.pi / 5)
+        points = [
+            (cx + r * math.cos(turn + k * math.pi / 5), cy + r * math.sin(turn + k * math.pi / 5))
+            for k, r in enumerate([half, half * 0.45] * 5)
+        ]
+        draw.polygon(points, fill=colour)
+    else:
+        raise ValueError(f"unknown shape {shape!r}")
+
+
 def draw_image(path: str, look: int) -> None:
     """A small JPEG (or PNG, by extension) whose colour and shape are fixed by ``look``.
 
@@ -94,25 +127,8 @@ def draw_image(path: str, look: int) -> None:
     rng = random.Random(hashlib.md5(path.encode()).hexdigest())
     shade = rng.randint(200, 245)
     image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (shade, shade, shade))
-    draw = ImageDraw.Draw(image)
     colour_name, shape = look_of(look)
-    colour = COLOURS[colour_name]
-    half = rng.randint(8, 12)
-    cx, cy = rng.randint(half + 1, IMAGE_SIZE - half - 2), rng.randint(half + 1, IMAGE_SIZE - half - 2)
-    box = (cx - half, cy - half, cx + half, cy + half)
-    if shape == "circle":
-        draw.ellipse(box, fill=colour)
-    elif shape == "square":
-        draw.rectangle(box, fill=colour)
-    elif shape == "triangle":
-        draw.polygon([(cx, cy - half), (cx - half, cy + half), (cx + half, cy + half)], fill=colour)
-    elif shape == "cross":
-        draw.rectangle((cx - half, cy - 3, cx + half, cy + 3), fill=colour)
-        draw.rectangle((cx - 3, cy - half, cx + 3, cy + half), fill=colour)
-    elif shape == "diamond":
-        draw.polygon([(cx, cy - half), (cx + half, cy), (cx, cy + half), (cx - half, cy)], fill=colour)
-    else:
-        draw.ellipse(box, outline=colour, width=4)
+    draw_shape(image, shape, COLOURS[colour_name], rng.randint(8, 12), rng)
     os.makedirs(osp.dirname(path), exist_ok=True)
     image.save(path, quality=90)
 

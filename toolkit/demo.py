@@ -11,7 +11,6 @@ the numbers show that the pipeline learns, not what CLIP can do. Every run goes 
 """
 import argparse
 import contextlib
-import math
 import os
 import random
 import re
@@ -20,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Iterator, Optional, Sequence, TextIO
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from toolkit.engine import select_engine
+from toolkit.dataset_fixtures import draw_shape
 from toolkit.tiny_clip import save_tiny_clip
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,31 +53,12 @@ class DemoSettings:
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
-def draw_shape(path: str, classname: str, rng: random.Random) -> None:
+def draw_class_image(path: str, classname: str, rng: random.Random) -> None:
     """One image: the class's shape in its colour (jittered), at a random place and size."""
     colour_name, shape = classname.split(" ")
-    background = tuple(rng.randint(150, 255) for _ in range(3))
-    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), background)
-    draw = ImageDraw.Draw(image)
+    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), tuple(rng.randint(150, 255) for _ in range(3)))
     colour = tuple(min(255, max(0, c + rng.randint(-25, 25))) for c in COLOURS[colour_name])
-    radius = rng.randint(20, 34)
-    cx, cy = (rng.randint(radius + 2, IMAGE_SIZE - radius - 2) for _ in range(2))
-    box = [cx - radius, cy - radius, cx + radius, cy + radius]
-    if shape == "circle":
-        draw.ellipse(box, fill=colour)
-    elif shape == "square":
-        draw.rectangle(box, fill=colour)
-    elif shape == "triangle":
-        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
-    elif shape == "diamond":
-        draw.polygon([(cx, cy - radius), (cx + radius, cy), (cx, cy + radius), (cx - radius, cy)], fill=colour)
-    else:  # a five-pointed star: outer and inner vertices alternate
-        turn = rng.uniform(0, 2 * math.pi / 5)
-        points = [
-            (cx + r * math.cos(turn + k * math.pi / 5), cy + r * math.sin(turn + k * math.pi / 5))
-            for k, r in enumerate([radius, radius * 0.45] * 5)
-        ]
-        draw.polygon(points, fill=colour)
+    draw_shape(image, shape, colour, rng.randint(20, 34), rng)
     image.save(path)
 
 
@@ -96,7 +77,7 @@ def write_shapes_dataset(root: str) -> str:
         for split, count in IMAGES_PER_SPLIT.items():
             for i in range(count):
                 name = f"{split}_{i:02d}.png"
-                draw_shape(os.path.join(folder, name), classname, rng)
+                draw_class_image(os.path.join(folder, name), classname, rng)
                 rows.append(f"{os.path.basename(folder)}/{name},{label},{split}")
     with open(os.path.join(dataset_dir, "labels.csv"), "w") as f:
         f.write("path,label,split\n" + "\n".join(rows) + "\n")
