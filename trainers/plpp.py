@@ -221,7 +221,7 @@ class PLPP(CoOp):
             if regularize:
                 terms = self.regularizer(ctx, states)
                 loss = ce + plpp.PPL_WEIGHT * terms.ppl + plpp.INV_WEIGHT * terms.inv
-            else:  # exactly CoOp's loss, and no extra work
+            else:  # exactly CoOp's loss (the perplexity readout below is still logged)
                 loss = ce
         self.step(loss)
 
