@@ -1,4 +1,5 @@
-"""Run ``train.py`` in-process (no second torch import) on fixture datasets, and read its logs."""
+"""Fixture datasets (where each lives) and ``train.py`` run in-process on them (no second torch
+import), with readers for its logs."""
 import os
 import re
 from typing import List, Sequence
@@ -8,6 +9,25 @@ from toolkit.dataset_fixtures import build_fixture
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRESS = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\] .*? loss ([\d.]+) \(([\d.]+)\)")
 ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%$", re.M)
+
+# Each dataset's folder under DATASET.ROOT, as CoOp's DATASETS.md lays them out.
+DATASET_DIRS = {
+    "imagenet": "imagenet",
+    "caltech101": "caltech-101",
+    "oxford_pets": "oxford_pets",
+    "stanford_cars": "stanford_cars",
+    "oxford_flowers": "oxford_flowers",
+    "food101": "food-101",
+    "fgvc_aircraft": "fgvc_aircraft",
+    "sun397": "sun397",
+    "dtd": "dtd",
+    "eurosat": "eurosat",
+    "ucf101": "ucf101",
+    "imagenetv2": "imagenetv2",
+    "imagenet_sketch": "imagenet-sketch",
+    "imagenet_a": "imagenet-adversarial",
+    "imagenet_r": "imagenet-rendition",
+}
 
 # Fast settings for the tiny CLIP on the CPU (the configs' other values stay CoOp's).
 FAST = ["DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",

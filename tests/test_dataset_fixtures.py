@@ -11,27 +11,11 @@ import pytest
 from PIL import Image
 from scipy.io import loadmat
 
+from runs import DATASET_DIRS
 from toolkit import dataset_fixtures
 from toolkit.dataset_fixtures import BENCHMARK_NAMES, FIXTURE_NAMES, build_fixture
 
-DATASET_FOLDERS = {
-    "imagenet": "imagenet",
-    "caltech101": "caltech-101",
-    "oxford_pets": "oxford_pets",
-    "stanford_cars": "stanford_cars",
-    "oxford_flowers": "oxford_flowers",
-    "food101": "food-101",
-    "fgvc_aircraft": "fgvc_aircraft",
-    "sun397": "sun397",
-    "dtd": "dtd",
-    "eurosat": "eurosat",
-    "ucf101": "ucf101",
-    "imagenetv2": "imagenetv2",
-    "imagenet_sketch": "imagenet-sketch",
-    "imagenet_a": "imagenet-adversarial",
-    "imagenet_r": "imagenet-rendition",
-    "custom": "custom_example",
-}
+DATASET_FOLDERS = {**DATASET_DIRS, "custom": "custom_example"}
 IMAGE_FOLDERS = {
     "caltech101": "101_ObjectCategories",
     "oxford_pets": "images",

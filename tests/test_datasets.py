@@ -17,6 +17,7 @@ import datasets
 from datasets.common import DatasetFileNotFoundError
 from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, build_dataset
+from runs import DATASET_DIRS
 from toolkit.dataset_fixtures import BENCHMARK_NAMES, build_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -25,23 +26,6 @@ MAIN = [name for name in BENCHMARK_NAMES if name not in VARIANTS]  # the 11 few-
 # Datasets whose split file, when absent, is rebuilt from raw files (FGVCAircraft has no split
 # file; ImageNet scans its folders into preprocessed.pkl).
 WITH_SPLIT_FILE = [name for name in MAIN if name not in ("imagenet", "fgvc_aircraft")]
-DATASET_DIRS = {
-    "imagenet": "imagenet",
-    "caltech101": "caltech-101",
-    "oxford_pets": "oxford_pets",
-    "stanford_cars": "stanford_cars",
-    "oxford_flowers": "oxford_flowers",
-    "food101": "food-101",
-    "fgvc_aircraft": "fgvc_aircraft",
-    "sun397": "sun397",
-    "dtd": "dtd",
-    "eurosat": "eurosat",
-    "ucf101": "ucf101",
-    "imagenetv2": "imagenetv2",
-    "imagenet_sketch": "imagenet-sketch",
-    "imagenet_a": "imagenet-adversarial",
-    "imagenet_r": "imagenet-rendition",
-}
 # One (label, class name, path fragment) per dataset: the quirks of each layout.
 QUIRKS = {
     "imagenet": (0, "tench", "/imagenet/images/train/n01440764/"),

@@ -235,14 +235,18 @@ class PLPP(CoOp):
         return loss_summary
 
     def mixed_precision(self) -> contextlib.AbstractContextManager:
-        """Autocast for PREC amp (fp16) and bf16 on CUDA, as CoOp uses it."""
+        """Autocast for PREC amp (fp16) and bf16 on CUDA, as CoOp uses it (written out for the
+        same reason as ``step``)."""
         prec = self.cfg.TRAINER.COOP.PREC
         if self.device.type == "cuda" and prec in ("amp", "bf16"):
             return torch.autocast("cuda", dtype=torch.float16 if prec == "amp" else torch.bfloat16)
         return contextlib.nullcontext()
 
     def step(self, loss: torch.Tensor) -> None:
-        """One optimiser step, through CoOp's gradient scaler when it has one (amp)."""
+        """One optimiser step, through CoOp's gradient scaler when it has one (amp).
+
+        Written out, not inherited, because the reference CoOp has no such method (drop-in use).
+        """
         if getattr(self, "scaler", None) is None:
             self.model_backward_and_update(loss)
             return
