@@ -28,15 +28,12 @@ from typing import Callable, Dict, Iterator, List, Tuple
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from toolkit.engine import select_engine  # noqa: E402
-
-select_engine(verbose=False)
-
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import train  # noqa: E402
+import trainers  # noqa: E402,F401  (selects the engine, registers the trainers)
 from dassl.engine import build_trainer  # noqa: E402
+from runtime import cli  # noqa: E402
 from trainers.prompting import TextEncoder  # noqa: E402
 
 # Class names of one to three words, like the benchmarks' (e.g. "golden retriever").
@@ -77,13 +74,13 @@ def write_vit_b16_random(path: str) -> str:
 
 
 def build(name: str, root: str, dataset_config: str, opts: List[str]):
-    args = train.build_parser().parse_args([
+    args = cli.build_parser().parse_args([
         "--root", root, "--trainer", name, "--dataset-config-file", dataset_config,
         "--config-file", os.path.join(REPO, "configs", "trainers", name, "vit_b16_ep50.yaml"),
         "--output-dir", os.path.join(root, "out", name),
         "DATALOADER.NUM_WORKERS", "0", "VERBOSE", "False", *opts,
     ])
-    trainer = build_trainer(train.setup_cfg(args))
+    trainer = build_trainer(cli.setup_cfg(args))
     trainer.batch_idx, trainer.num_batches = 0, 10 ** 9  # never the epoch's last batch: no LR step
     return trainer
 

@@ -3,10 +3,11 @@
 Importing this package imports every module in this folder, and each dataset module registers
 its class in Dassl's ``DATASET_REGISTRY``: adding a dataset means adding one file with one
 ``@DATASET_REGISTRY.register()`` class, with no import to add anywhere else.
-Import it after ``toolkit.engine.select_engine()`` has chosen the Dassl engine.
 """
 import importlib
 import pkgutil
+
+import runtime  # noqa: F401  (selects the Dassl engine before any module imports dassl)
 
 from .custom import add_config as _add_custom_config
 

@@ -1,4 +1,5 @@
-"""Test setup: make the repository importable and choose the Dassl engine before any import."""
+"""Test setup: make the repository importable (which also selects the Dassl engine) and share
+the tiny CLIP checkpoint."""
 import os
 import sys
 
@@ -6,13 +7,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from toolkit.engine import select_engine  # noqa: E402
-
-select_engine(verbose=False)
+import runtime  # noqa: E402,F401  (selects the Dassl engine)
 
 import pytest  # noqa: E402
 
-from toolkit.tiny_clip import save_tiny_clip  # noqa: E402
+from testing.tiny_clip import save_tiny_clip  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import os
 import re
 from typing import List, Sequence
 
-from toolkit.dataset_fixtures import build_fixture
+from testing.dataset_fixtures import build_fixture
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRESS = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\] .*? loss ([\d.]+) \(([\d.]+)\)")
@@ -52,9 +52,9 @@ def train_args(root: str, out: str, trainer: str = "CoOp", dataset: str = "euros
 
 
 def run_train(argv: Sequence[str]) -> None:
-    import train
+    from runtime.cli import run
 
-    train.run(argv)
+    run(argv)
 
 
 def read_log(out: str) -> str:

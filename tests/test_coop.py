@@ -8,7 +8,7 @@ import torch
 from yacs.config import CfgNode as CN
 
 from runs import epoch_losses, final_accuracy, make_dataset, read_log, run_train, train_args
-from toolkit.tiny_clip import build_tiny_clip
+from testing.tiny_clip import build_tiny_clip
 from trainers.coop import CustomCLIP, PromptLearner
 
 CLASSNAMES = ["Annual Crop Land", "golden_retriever", "F/A-18", "a", "sea or lake"]
@@ -52,10 +52,9 @@ def test_coop_trains_saves_reference_checkpoints_and_eval_only_reproduces(data_r
 def test_only_the_context_gets_gradients(data_root, tmp_path, clip_checkpoint):
     from dassl.engine import build_trainer
 
-    import train
-
-    args = train.build_parser().parse_args(train_args(data_root, str(tmp_path / "out"), opts=["TRAINER.COOP.N_CTX", "4"]))
-    trainer = build_trainer(train.setup_cfg(args))
+    from runtime import cli
+    args = cli.build_parser().parse_args(train_args(data_root, str(tmp_path / "out"), opts=["TRAINER.COOP.N_CTX", "4"]))
+    trainer = build_trainer(cli.setup_cfg(args))
     trainer.batch_idx, trainer.num_batches = 0, 2
     trainer.forward_backward(next(iter(trainer.train_loader_x)))
 

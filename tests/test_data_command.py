@@ -18,7 +18,7 @@ import datasets
 from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, build_dataset
 from toolkit import data
-from toolkit.dataset_fixtures import BENCHMARK_NAMES, build_fixture
+from testing.dataset_fixtures import BENCHMARK_NAMES, build_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB

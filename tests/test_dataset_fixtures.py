@@ -12,8 +12,8 @@ from PIL import Image
 from scipy.io import loadmat
 
 from runs import DATASET_DIRS
-from toolkit import dataset_fixtures
-from toolkit.dataset_fixtures import BENCHMARK_NAMES, FIXTURE_NAMES, build_fixture
+from testing import dataset_fixtures
+from testing.dataset_fixtures import BENCHMARK_NAMES, FIXTURE_NAMES, build_fixture
 
 DATASET_FOLDERS = {**DATASET_DIRS, "custom": "custom_example"}
 IMAGE_FOLDERS = {

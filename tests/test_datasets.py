@@ -18,7 +18,7 @@ from datasets.common import DatasetFileNotFoundError
 from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, build_dataset
 from runs import DATASET_DIRS
-from toolkit.dataset_fixtures import BENCHMARK_NAMES, build_fixture
+from testing.dataset_fixtures import BENCHMARK_NAMES, build_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VARIANTS = ["imagenetv2", "imagenet_sketch", "imagenet_a", "imagenet_r"]

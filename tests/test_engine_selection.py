@@ -1,4 +1,8 @@
-"""toolkit.engine.select_engine: which ``dassl`` gets imported, checked in fresh interpreters."""
+"""runtime.engine: which ``dassl`` gets imported, checked in fresh interpreters.
+
+The bundled engine is the default whatever is installed; an installed Dassl is used only when
+``PLPP_DASSL=real`` asks for it, and must then work.
+"""
 import os
 import subprocess
 import sys
@@ -6,14 +10,15 @@ import textwrap
 
 import pytest
 
-from toolkit.engine import BUNDLED_DIR
+from runtime.engine import BUNDLED_DIR
 
 REPO = os.path.dirname(BUNDLED_DIR)
 REPORT_ENGINE = """
-from toolkit.engine import select_engine
-kind = select_engine()
+import runtime
+from runtime.engine import engine_description, select_engine
 import dassl
-print(kind, getattr(dassl, "ENGINE_NAME", "other"), dassl.__file__)
+print(select_engine(), getattr(dassl, "ENGINE_NAME", "other"), dassl.__file__)
+print(engine_description())
 """
 CONFIG = """
 from yacs.config import CfgNode
@@ -47,51 +52,54 @@ def fake_dassl(root, optim_source):
 
 def run(choice=None, pythonpath=None):
     env = {k: v for k, v in os.environ.items() if k not in ("PLPP_DASSL", "PYTHONPATH")}
-    if choice:
+    if choice is not None:
         env["PLPP_DASSL"] = choice
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     return subprocess.run([sys.executable, "-c", REPORT_ENGINE], cwd=REPO, env=env, capture_output=True, text=True)
 
 
-def test_bundled_is_forced_and_reported():
-    result = run("bundled")
+BUNDLED_INIT = os.path.join(BUNDLED_DIR, "dassl", "__init__.py")
+
+
+@pytest.mark.parametrize("choice", [None, "", "bundled", " Bundled "])
+def test_bundled_is_the_default(choice):
+    result = run(choice)
     assert result.returncode == 0, result.stderr
-    report, kind = result.stdout.splitlines()
-    assert report == (
-        f"Engine: bundled Dassl-compatible engine ({BUNDLED_DIR}); real Dassl not used: forced by PLPP_DASSL=bundled"
-    )
-    assert kind == f"bundled plpp-compat {os.path.join(BUNDLED_DIR, 'dassl', '__init__.py')}"
+    kind, description = result.stdout.splitlines()
+    assert kind == f"bundled plpp-compat {BUNDLED_INIT}"
+    assert description == f"bundled Dassl-compatible engine ({BUNDLED_DIR})"
 
 
-def test_broken_real_dassl_is_rejected(tmp_path):
-    result = run(pythonpath=fake_dassl(tmp_path, BROKEN_OPTIM))
+def test_an_installed_working_dassl_is_not_used_unless_asked_for(tmp_path):
+    result = run(pythonpath=fake_dassl(tmp_path, WORKING_OPTIM))
     assert result.returncode == 0, result.stderr
-    report, kind = result.stdout.splitlines()
-    bundled = f"Engine: bundled Dassl-compatible engine ({BUNDLED_DIR})"
-    assert report.startswith(bundled + "; real Dassl not used: TypeError: LRScheduler.__init__() takes")
-    assert kind.startswith("bundled plpp-compat " + BUNDLED_DIR)
+    assert result.stdout.splitlines()[0] == f"bundled plpp-compat {BUNDLED_INIT}"
 
 
-def test_requiring_a_broken_real_dassl_fails(tmp_path):
+def test_real_dassl_when_asked_for(tmp_path):
+    fake_root = fake_dassl(tmp_path, WORKING_OPTIM)
+    result = run("real", pythonpath=fake_root)
+    assert result.returncode == 0, result.stderr
+    kind, description = result.stdout.splitlines()
+    assert kind == f"real other {os.path.join(fake_root, 'dassl', '__init__.py')}"
+    assert description == f"real Dassl 0.6.3 ({os.path.join(fake_root, 'dassl')}), asked for with PLPP_DASSL=real (not covered by CI)"
+
+
+def test_asking_for_a_broken_real_dassl_fails_saying_why(tmp_path):
     result = run("real", pythonpath=fake_dassl(tmp_path, BROKEN_OPTIM))
     assert result.returncode != 0
-    assert "RuntimeError: PLPP_DASSL=real but no working Dassl is installed (TypeError: " in result.stderr
+    assert "RuntimeError: PLPP_DASSL=real but no working Dassl is installed (TypeError: LRScheduler" in result.stderr
+    assert "unset PLPP_DASSL to use the bundled engine" in result.stderr
 
 
-def test_working_real_dassl_is_preferred(tmp_path):
-    fake_root = fake_dassl(tmp_path, WORKING_OPTIM)
-    result = run(pythonpath=fake_root)
-    assert result.returncode == 0, result.stderr
-    report, kind = result.stdout.splitlines()
-    assert report == f"Engine: real Dassl 0.6.3 ({os.path.join(fake_root, 'dassl')})"
-    assert kind == f"real other {os.path.join(fake_root, 'dassl', '__init__.py')}"
+def test_asking_for_real_dassl_without_one_installed_fails():
+    result = run("real")
+    assert result.returncode != 0
+    assert "PLPP_DASSL=real but no working Dassl is installed (ModuleNotFoundError: No module named 'dassl')" in result.stderr
 
 
-@pytest.mark.parametrize("choice", ["Bundled ", "fake"])
-def test_engine_choice_is_validated(choice):
-    result = run(choice)
-    if choice.strip().lower() == "bundled":
-        assert result.returncode == 0  # case and spaces do not matter
-    else:
-        assert "PLPP_DASSL must be auto, bundled or real, got 'fake'" in result.stderr
+def test_engine_choice_is_validated():
+    result = run("auto")
+    assert result.returncode != 0
+    assert "PLPP_DASSL must be bundled (the default) or real, got 'auto'" in result.stderr

@@ -5,7 +5,7 @@ import os
 import torch
 
 from toolkit import interpret
-from toolkit.tiny_clip import build_tiny_clip
+from testing.tiny_clip import build_tiny_clip
 from trainers.prompting import clip
 
 

@@ -18,13 +18,13 @@ def data_root(tmp_path):
 
 def build(data_root, out, trainer="PLPP", opts=()):
     """A trainer built exactly as train.py builds it, with the random state reset first."""
-    import train
+    from runtime import cli
     from dassl.engine import build_trainer
     from dassl.utils import set_random_seed
 
-    args = train.build_parser().parse_args(train_args(data_root, out, trainer=trainer, config="vit_b16_ep50", opts=[*CTX, *opts]))
+    args = cli.build_parser().parse_args(train_args(data_root, out, trainer=trainer, config="vit_b16_ep50", opts=[*CTX, *opts]))
     set_random_seed(1)
-    trainer = build_trainer(train.setup_cfg(args))
+    trainer = build_trainer(cli.setup_cfg(args))
     trainer.batch_idx, trainer.num_batches = 0, 2
     return trainer
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 from yacs.config import CfgNode as CN
 
-from toolkit.tiny_clip import build_tiny_clip, save_tiny_clip
+from testing.tiny_clip import build_tiny_clip, save_tiny_clip
 from trainers.prompting import (
     TextEncoder,
     clip,

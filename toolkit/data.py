@@ -920,10 +920,7 @@ def _run_download(args) -> int:
 
 
 def _run_check(args) -> int:
-    from toolkit.engine import select_engine
-
-    select_engine(verbose=False)
-    import datasets  # noqa: F401  (registers the dataset classes)
+    import datasets  # noqa: F401  (selects the engine, registers the dataset classes)
 
     total = 0
     for spec in resolve_names(args.names):

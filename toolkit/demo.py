@@ -21,9 +21,9 @@ from typing import Iterator, Optional, Sequence, TextIO
 
 from PIL import Image
 
-from toolkit.engine import select_engine
-from toolkit.dataset_fixtures import draw_shape
-from toolkit.tiny_clip import save_tiny_clip
+from runtime.engine import engine_description
+from testing.dataset_fixtures import draw_shape
+from testing.tiny_clip import save_tiny_clip
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_CLIP = os.path.expanduser("~/.cache/clip/ViT-B-16.pt")
@@ -171,7 +171,7 @@ def base2new_runs(output: str, data_root: str, dataset_config: str, settings: De
         "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TEST.BATCH_SIZE", "50", "TRAIN.PRINT_FREQ", "100",
         "OPTIM.MAX_EPOCH", str(settings.epochs), "DATASET.NUM_SHOTS", str(settings.shots),
     ]
-    import train
+    from runtime import cli
 
     jobs = [(trainer, seed) for trainer in trainers for seed in seeds]
     for index, (trainer, seed) in enumerate(jobs, start=1):
@@ -186,10 +186,10 @@ def base2new_runs(output: str, data_root: str, dataset_config: str, settings: De
         started = time.time()
         print(f"[{index}/{len(jobs)}] {trainer}, seed {seed}: train on the base classes ({settings.epochs} epochs)")
         with progress_only():
-            train.run([*base, "--output-dir", train_dir, *common, "DATASET.SUBSAMPLE_CLASSES", "base"])
+            cli.run([*base, "--output-dir", train_dir, *common, "DATASET.SUBSAMPLE_CLASSES", "base"])
         print(f"[{index}/{len(jobs)}] {trainer}, seed {seed}: evaluate on the new classes")
         with progress_only():
-            train.run([*base, "--output-dir", os.path.join(output, "base2new", "test_new", run_dir),
+            cli.run([*base, "--output-dir", os.path.join(output, "base2new", "test_new", run_dir),
                        "--model-dir", train_dir, "--load-epoch", str(settings.epochs), "--eval-only",
                        *common, "DATASET.SUBSAMPLE_CLASSES", "new"])
         print(f"[{index}/{len(jobs)}] done in {time.time() - started:.0f} s")
@@ -203,7 +203,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the number of epochs")
     args = parser.parse_args(argv)
 
-    select_engine(verbose=True)
+    print(f"Engine: {engine_description()}")
     started = time.time()
     settings = choose_clip()
     if args.epochs:

@@ -10,17 +10,14 @@ import argparse
 import sys
 from typing import List, Optional, Sequence
 
-from toolkit.engine import select_engine
+import torch
+from torch.nn import functional as F
+from yacs.config import CfgNode as CN
 
-select_engine(verbose=False)
+from trainers.plpp import PerplexityRegularizer, captured_outputs  # importing trainers selects the engine
+from trainers.prompting import TextEncoder, load_clip_to_cpu, tokenizer
 
-import torch  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-from yacs.config import CfgNode as CN  # noqa: E402
-
-from dassl.utils import load_checkpoint  # noqa: E402
-from trainers.plpp import PerplexityRegularizer, captured_outputs  # noqa: E402
-from trainers.prompting import TextEncoder, load_clip_to_cpu, tokenizer  # noqa: E402
+from dassl.utils import load_checkpoint  # noqa: E402  (after the engine choice)
 
 
 def context_states(clip_model, ctx: torch.Tensor) -> torch.Tensor:

@@ -60,7 +60,7 @@ read -r -a EXTRA_OPTS <<< "${OPTS:-}"
 # max_epoch CONFIG_FILE: the last epoch (OPTS, else the config, else Dassl's default 10), i.e.
 # the checkpoint the test scripts load; no hard-coded --load-epoch to forget when it changes.
 max_epoch() {
-    "$PY" -m toolkit.config "$1" OPTIM.MAX_EPOCH --default 10 --opts "${EXTRA_OPTS[@]+"${EXTRA_OPTS[@]}"}"
+    "$PY" -m runtime.config "$1" OPTIM.MAX_EPOCH --default 10 --opts "${EXTRA_OPTS[@]+"${EXTRA_OPTS[@]}"}"
 }
 
 # run_job DIR TRAIN_ARGS...: run train.py into DIR unless a finished run is there.

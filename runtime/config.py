@@ -1,9 +1,44 @@
-"""Config merging with one-line, actionable errors (yacs's own say only "Non-existent key")."""
+"""The run's config: Dassl's defaults plus every trainer's and dataset's own node, merged from
+YAML files and command-line pairs with one-line, actionable errors (yacs's own say only
+"Non-existent key").
+
+Each module of ``trainers/`` and ``datasets/`` may define ``extend_cfg(cfg)`` to add its node
+(``TRAINER.COOP``, ``TRAINER.PLPP``, ...); ``default_config`` collects them all, so a new method
+adds its keys in its own file and edits nothing shared.
+"""
 import difflib
+import importlib
+import pkgutil
 import re
-from typing import List, Sequence
+import sys
+from typing import Iterator, List, Sequence
 
 from yacs.config import CfgNode
+
+
+EXTENDED_PACKAGES = ("datasets", "trainers")
+
+
+def config_extensions() -> Iterator:
+    """``extend_cfg`` of each package in ``EXTENDED_PACKAGES`` and of each of its modules, in name order."""
+    for package_name in EXTENDED_PACKAGES:
+        package = importlib.import_module(package_name)
+        names = sorted(m.name for m in pkgutil.iter_modules(package.__path__))
+        for module in [package] + [importlib.import_module(f"{package_name}.{name}") for name in names]:
+            extend = getattr(module, "extend_cfg", None)
+            if callable(extend):
+                yield extend
+
+
+def default_config() -> CfgNode:
+    """Dassl's default config with every project node added (not frozen)."""
+    from dassl.config import get_cfg_default
+
+    cfg = get_cfg_default()
+    for extend in config_extensions():
+        extend(cfg)
+    cfg.MODEL.BACKBONE.PATH = ""  # a local CLIP checkpoint; $CLIP_CHECKPOINT overrides it
+    return cfg
 
 
 def config_keys(cfg: CfgNode, prefix: str = "") -> List[str]:

@@ -12,8 +12,6 @@ import sys
 from datetime import datetime
 from typing import Dict, Optional
 
-import torch
-
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -42,6 +40,8 @@ def package_versions() -> Dict[str, Optional[str]]:
 
 
 def environment_record(engine: str, clip_checkpoint: Optional[str] = None) -> dict:
+    import torch
+
     cuda = torch.cuda.is_available()
     return {
         "time": datetime.now().isoformat(timespec="seconds"),

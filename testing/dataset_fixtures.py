@@ -9,7 +9,7 @@ the same split sizes as the split file.
 The layouts follow the format reference (docs/datasets.md in the shared docs), not the dataset
 code, so the tests that load them check the dataset code against an independent description.
 
-    python -m toolkit.dataset_fixtures --root DIR [NAME ...] [--no-split-files]
+    python -m testing.dataset_fixtures --root DIR [NAME ...] [--no-split-files]
 
 This module needs only Pillow, NumPy and SciPy (no torch, no Dassl).
 """
@@ -697,7 +697,7 @@ def build_fixture(
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m toolkit.dataset_fixtures",
+        prog="python -m testing.dataset_fixtures",
         description="Write tiny copies of the CoOp datasets in their exact on-disk layouts.",
     )
     parser.add_argument(
