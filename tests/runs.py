@@ -10,7 +10,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRESS = re.compile(r"^epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\] .*? loss ([\d.]+) \(([\d.]+)\)")
 ACCURACY = re.compile(r"^\* accuracy: ([\d.]+)%$", re.M)
 
-# Each dataset's folder under DATASET.ROOT, as CoOp's DATASETS.md lays them out.
+# Each dataset's folder under DATASET.ROOT, as CoOp's DATASETS.md lays them out: the tests' expectation, written
+# independently of runtime/catalogue on purpose (tests/test_datasets.py checks the catalogue against it).
 DATASET_DIRS = {
     "imagenet": "imagenet",
     "caltech101": "caltech-101",

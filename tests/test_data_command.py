@@ -306,7 +306,7 @@ def test_an_archive_placed_by_hand_is_unpacked(tmp_path, fake_gdown):
 
 def test_dead_sources_print_the_manual_steps_not_a_traceback(tmp_path, fake_gdown, monkeypatch, capsys):
     with FileServer({}) as server:
-        monkeypatch.setattr(data, "CATALOGUE", (spec_with_urls("oxford_pets", server),))
+        monkeypatch.setattr("runtime.catalogue.RECORDS", (spec_with_urls("oxford_pets", server),))
         assert data.main(["download", "oxford_pets", "--root", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "could not get images.tar.gz: HTTP 404" in out

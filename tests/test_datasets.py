@@ -18,6 +18,7 @@ from datasets.common import DatasetFileNotFoundError
 from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, build_dataset
 from runs import DATASET_DIRS
+from runtime import catalogue
 from testing.dataset_fixtures import BENCHMARK_NAMES, build_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -78,7 +79,7 @@ def test_every_config_names_a_registered_dataset():
     for name in DATASET_DIRS:
         cfg = make_cfg(name, "/nowhere")
         cls = DATASET_REGISTRY.get(cfg.DATASET.NAME)
-        assert cls.dataset_dir == DATASET_DIRS[name]
+        assert cls.dataset_dir == DATASET_DIRS[name] == catalogue.record(name).dataset_dir
         with open(osp.join(REPO, "configs", "datasets", f"{name}.yaml")) as f:
             assert f.read().split() == ["DATASET:", "NAME:", f'"{cfg.DATASET.NAME}"']
 
