@@ -34,7 +34,7 @@ from PIL import Image  # noqa: E402
 import trainers  # noqa: E402,F401  (selects the engine, registers the trainers)
 from dassl.engine import build_trainer  # noqa: E402
 from runtime import cli  # noqa: E402
-from trainers.prompting import TextEncoder  # noqa: E402
+from trainers.backbone import TextEncoder  # noqa: E402
 
 # Class names of one to three words, like the benchmarks' (e.g. "golden retriever").
 WORDS = ["red", "striped", "wild", "common", "giant", "desert", "mountain", "river", "night", "garden"]

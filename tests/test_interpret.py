@@ -6,7 +6,7 @@ import torch
 
 from toolkit import interpret
 from testing.tiny_clip import build_tiny_clip
-from trainers.prompting import clip
+from trainers.backbone import clip
 
 
 def write_checkpoint(path, ctx):

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 from yacs.config import CfgNode as CN
 
 from trainers.plpp import PerplexityRegularizer, captured_outputs  # importing trainers selects the engine
-from trainers.prompting import TextEncoder, load_clip_to_cpu, tokenizer
+from trainers.backbone import TextEncoder, load_clip_to_cpu, tokenizer
 
 from dassl.utils import load_checkpoint  # noqa: E402  (after the engine choice)
 

@@ -15,24 +15,11 @@ from typing import Iterator, Optional
 
 import torch
 import torch.nn as nn
-from torch.nn import functional as F
 
-from dassl.engine import TRAINER_REGISTRY, TrainerX
-from dassl.metrics import compute_accuracy
-from dassl.optim import build_lr_scheduler, build_optimizer
-from dassl.utils import load_pretrained_weights
+from dassl.engine import TRAINER_REGISTRY
 
-from .prompting import (
-    PRECISIONS,
-    TextEncoder,
-    autocast,
-    clip,
-    effective_precision,
-    load_clip_to_cpu,
-    load_prompt_checkpoints,
-    readable_classnames,
-    tokenizer,
-)
+from .backbone import TextEncoder, load_clip_to_cpu  # noqa: F401  (load_clip_to_cpu: CoOp's public name)
+from .prompting import PromptTrainer, class_prompts, initial_context
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
 
@@ -54,52 +41,27 @@ class PromptLearner(nn.Module):
 
     def __init__(self, cfg, classnames, clip_model):
         super().__init__()
+        coop = cfg.TRAINER.COOP
         n_cls = len(classnames)
-        n_ctx = cfg.TRAINER.COOP.N_CTX
-        ctx_init = cfg.TRAINER.COOP.CTX_INIT
-        dtype = clip_model.dtype
-        ctx_dim = clip_model.ln_final.weight.shape[0]
-        clip_imsize = clip_model.visual.input_resolution
-        if cfg.INPUT.SIZE[0] != clip_imsize:
-            raise ValueError(f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} must match CLIP's input resolution {clip_imsize}")
-
-        if ctx_init:
-            # The context starts as the embeddings of the given words; their count sets n_ctx.
-            ctx_init = ctx_init.replace("_", " ")
-            n_ctx = len(ctx_init.split(" "))
-            with torch.no_grad():
-                embedding = clip_model.token_embedding(clip.tokenize(ctx_init)).type(dtype)
-            ctx_vectors = embedding[0, 1 : 1 + n_ctx, :]
-            prompt_prefix = ctx_init
-        else:
-            if cfg.TRAINER.COOP.CSC:
-                print("Initializing class-specific contexts")
-                ctx_vectors = torch.empty(n_cls, n_ctx, ctx_dim, dtype=dtype)
-            else:
-                print("Initializing a generic context")
-                ctx_vectors = torch.empty(n_ctx, ctx_dim, dtype=dtype)
-            nn.init.normal_(ctx_vectors, std=0.02)
-            prompt_prefix = " ".join(["X"] * n_ctx)
-
+        if not coop.CTX_INIT:
+            print("Initializing class-specific contexts" if coop.CSC else "Initializing a generic context")
+        ctx_vectors, prompt_prefix = initial_context(clip_model, coop.CTX_INIT, coop.N_CTX, (n_cls,) if coop.CSC else ())
+        n_ctx = ctx_vectors.shape[-2]
         print(f'Initial context: "{prompt_prefix}"')
         print(f"Number of context words (tokens): {n_ctx}")
         self.ctx = nn.Parameter(ctx_vectors)
 
-        classnames = readable_classnames(classnames)
-        tokenized_prompts = clip.tokenize([f"{prompt_prefix} {name}." for name in classnames])
-        with torch.no_grad():
-            embedding = clip_model.token_embedding(tokenized_prompts).type(dtype)
-
+        prompts = class_prompts(clip_model, prompt_prefix, classnames)
         # Saved with the checkpoint (the reference format) but skipped when loading, so that a
         # prompt trained on some classes can be evaluated on others.
-        self.register_buffer("token_prefix", embedding[:, :1, :])  # SOS
-        self.register_buffer("token_suffix", embedding[:, 1 + n_ctx :, :])  # class name, ".", EOS
+        self.register_buffer("token_prefix", prompts.embedding[:, :1, :])  # SOS
+        self.register_buffer("token_suffix", prompts.embedding[:, 1 + n_ctx :, :])  # class name, ".", EOS
 
         self.n_cls = n_cls
         self.n_ctx = n_ctx
-        self.tokenized_prompts = tokenized_prompts
-        self.name_lens = [len(tokenizer.encode(name)) for name in classnames]
-        self.class_token_position = cfg.TRAINER.COOP.CLASS_TOKEN_POSITION
+        self.tokenized_prompts = prompts.tokens
+        self.name_lens = prompts.name_lens
+        self.class_token_position = coop.CLASS_TOKEN_POSITION
 
     def forward(self) -> torch.Tensor:
         """Prompt embeddings [n_cls, 77, d] with the class name at ``class_token_position``."""
@@ -161,79 +123,22 @@ class CustomCLIP(nn.Module):
 
 
 @TRAINER_REGISTRY.register()
-class CoOp(TrainerX):
+class CoOp(PromptTrainer):
     """Context Optimization (CoOp), https://arxiv.org/abs/2109.01134."""
 
+    config_node = "COOP"
+
     def check_cfg(self, cfg):
-        if cfg.TRAINER.COOP.PREC not in PRECISIONS:
-            raise ValueError(f"TRAINER.COOP.PREC must be one of {', '.join(PRECISIONS)}, got {cfg.TRAINER.COOP.PREC!r}")
+        super().check_cfg(cfg)
         if cfg.TRAINER.COOP.CLASS_TOKEN_POSITION not in CLASS_TOKEN_POSITIONS:
             raise ValueError(
                 f"TRAINER.COOP.CLASS_TOKEN_POSITION must be one of {', '.join(CLASS_TOKEN_POSITIONS)}, "
                 f"got {cfg.TRAINER.COOP.CLASS_TOKEN_POSITION!r}"
             )
 
-    def build_model(self):
-        cfg = self.cfg
-        classnames = self.dm.dataset.classnames
-        self.precision = effective_precision(cfg.TRAINER.COOP.PREC, self.device)
+    def build_clip(self, cfg, classnames, clip_model):
+        return CustomCLIP(cfg, classnames, clip_model)
 
-        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
-        clip_model = load_clip_to_cpu(cfg)
-        if self.precision != "fp16":
-            clip_model.float()  # the released weights are fp16
-
-        print("Building custom CLIP")
-        self.model = CustomCLIP(cfg, classnames, clip_model)
-
-        print("Turning off gradients in both the image and the text encoder")
-        for name, param in self.model.named_parameters():
-            param.requires_grad_("prompt_learner" in name)
-
-        if cfg.MODEL.INIT_WEIGHTS:
-            load_pretrained_weights(self.model.prompt_learner, cfg.MODEL.INIT_WEIGHTS)
-
-        self.model.to(self.device)
-        # Only the prompt learner is optimised and checkpointed.
-        self.optim = build_optimizer(self.model.prompt_learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("prompt_learner", self.model.prompt_learner, self.optim, self.sched)
-        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
-
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
-        with autocast(self.precision, self.device):
-            output = self.model(image)
-            loss = F.cross_entropy(output, label)
-        self.backward_and_update(loss)
-
-        loss_summary = {"loss": loss.item(), "acc": compute_accuracy(output, label)[0].item()}
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return loss_summary
-
-    def backward_and_update(self, loss: torch.Tensor) -> None:
-        """One optimiser step; amp scales the loss against fp16 gradient underflow."""
-        if self.scaler is None:
-            self.model_backward_and_update(loss)
-            return
-        self.detect_anomaly(loss)
-        self.optim.zero_grad()
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optim)
-        self.scaler.update()
-
-    def parse_batch_train(self, batch):
-        return batch["img"].to(self.device), batch["label"].to(self.device)
-
-    def model_inference(self, image):
-        with autocast(self.precision, self.device):
-            return self.model(image)
-
-    def test(self, split=None):
-        """Evaluate with the prompts encoded once, since they do not change during evaluation."""
-        with autocast(self.precision, self.device), self.model.text_features_fixed():
-            return super().test(split)
-
-    def load_model(self, directory, epoch=None):
-        load_prompt_checkpoints(self, directory, epoch)
+    def evaluation_context(self):
+        """The prompts do not change during evaluation: encode them once."""
+        return self.model.text_features_fixed()

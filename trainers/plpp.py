@@ -12,14 +12,19 @@ the prompt "readable" for CLIP's own text model, by self-distillation:
 The perplexity loss makes the student match the teacher; the inverted perplexity loss makes the
 teacher match the student. Equations, defaults and which choices are ours: ``docs/PLPP.md``.
 
+The regulariser is a plug-in: ``PerplexityRegularized`` adds it to any host trainer that says
+which context vectors it scores and which hidden states predict them (``perplexity_inputs``).
+``PLPP`` is the CoOp host; CoCoOp, MaPLe, KgCoOp and PromptSRC define theirs in their own files.
+
 This file is self-contained on purpose: copied alone into KaiyangZhou/CoOp (real Dassl, its
 vendored ``clip``) it trains there after two added lines in that repository's ``train.py``:
 ``import trainers.plpp`` and ``trainers.plpp.extend_cfg(cfg)`` inside its ``extend_cfg``.
 It therefore uses only CoOp's public names (``CoOp``, ``load_clip_to_cpu``, the ``CustomCLIP``
-and ``PromptLearner`` attributes), the ``clip`` API and ``dassl``.
+and ``PromptLearner`` attributes), the ``clip`` API and ``dassl``; what this repository's shared
+trainer base adds, ``ReferenceCoOpHost`` supplies there.
 """
 import contextlib
-from typing import Iterator, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -142,11 +147,11 @@ class PerplexityRegularizer(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# The trainer
+# The plug-in
 # ---------------------------------------------------------------------------------------------
 @contextlib.contextmanager
 def captured_outputs(module: nn.Module) -> Iterator[List[torch.Tensor]]:
-    """Collect ``module``'s outputs while the block runs (here: the text encoder's ``ln_final``,
+    """Collect ``module``'s outputs while the block runs (here: a text encoder's ``ln_final``,
     whose output is the final hidden state at every position)."""
     outputs: List[torch.Tensor] = []
     handle = module.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
@@ -156,45 +161,110 @@ def captured_outputs(module: nn.Module) -> Iterator[List[torch.Tensor]]:
         handle.remove()
 
 
-@TRAINER_REGISTRY.register()
-class PLPP(CoOp):
-    """CoOp plus the perplexity regulariser on its context vectors.
+class PerplexityRegularized:
+    """Mixin: the host trainer's loss plus PLPP's perplexity and inverted perplexity losses.
 
-    The hidden states the regulariser needs come from CoOp's own forward pass: CLIP's text
-    transformer is causal, so the states at SOS and the context positions do not depend on the
-    class name after them. With the class token at the end, a unified context therefore reads
-    them from one class sequence, and class-specific contexts from every class sequence. With
-    the class name in front or in the middle, the context is read on its own, from an extra
-    "[SOS] p_1 ... p_M" sequence per context.
+    The host answers one question, ``perplexity_inputs(states)``: which context vectors [S, M, d]
+    are scored and which hidden states [S, M, d] predict them, given the outputs of
+    ``perplexity_state_module()`` (its text encoder's ``ln_final``) captured while its own
+    ``compute_loss`` ran. With both weights at 0 nothing is captured or computed: the loss, the
+    update and the log are exactly the host's. The host's loss is logged as ``ce`` when it is a
+    single cross-entropy (its summary names no terms of its own), else under the host's names.
     """
 
-    def check_cfg(self, cfg):
+    def check_cfg(self, cfg) -> None:
         super().check_cfg(cfg)
         if cfg.TRAINER.PLPP.LABEL not in LABEL_KINDS:
             raise ValueError(f"TRAINER.PLPP.LABEL must be one of {LABEL_KINDS}, got {cfg.TRAINER.PLPP.LABEL!r}")
 
-    def build_model(self):
+    def build_model(self) -> None:
         super().build_model()
         if isinstance(self.model, nn.DataParallel):
             raise RuntimeError("PLPP trains on one GPU: set CUDA_VISIBLE_DEVICES to a single device")
         plpp = self.cfg.TRAINER.PLPP
         print("Building the perplexity regulariser (frozen token embedding as labels and LM head)")
-        token_embedding = load_clip_to_cpu(self.cfg).token_embedding.weight
         self.regularizer = PerplexityRegularizer(
-            token_embedding, topk=plpp.TOPK, label=plpp.LABEL, tau_label=plpp.TAU_LABEL,
+            self.token_embedding_weight(), topk=plpp.TOPK, label=plpp.LABEL, tau_label=plpp.TAU_LABEL,
             tau_lm=plpp.TAU_LM, detach_teacher=plpp.DETACH_TEACHER,
         ).to(self.device)
 
-    def context_and_states(self, class_states: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Context vectors [S, M, d] and the hidden states that predict them [S, M, d].
+    def perplexity_state_module(self) -> nn.Module:
+        """The module whose outputs are the text encoder's final hidden states."""
+        return self.model.text_encoder.ln_final
 
-        ``class_states`` are the ``ln_final`` outputs of the class sequences from the forward pass.
-        """
+    def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(context vectors [S, M, d], the hidden states predicting them [S, M, d])."""
+        raise NotImplementedError
+
+    def compute_loss(self, batch) -> Tuple[torch.Tensor, Dict[str, float]]:
+        plpp = self.cfg.TRAINER.PLPP
+        if plpp.PPL_WEIGHT == 0 and plpp.INV_WEIGHT == 0:
+            return super().compute_loss(batch)
+        with captured_outputs(self.perplexity_state_module()) as states:
+            host_loss, host_summary = super().compute_loss(batch)
+        ctx, predictors = self.perplexity_inputs(states)
+        terms = self.regularizer(ctx, predictors)
+        loss = host_loss + plpp.PPL_WEIGHT * terms.ppl + plpp.INV_WEIGHT * terms.inv
+        summary = {key: value for key, value in host_summary.items() if key != "acc"} or {"ce": host_loss.item()}
+        summary.update(ppl=terms.ppl.item(), inv=terms.inv.item(), perplexity=self.regularizer.perplexity(ctx, predictors))
+        if "acc" in host_summary:
+            summary["acc"] = host_summary["acc"]
+        return loss, summary
+
+
+class ReferenceCoOpHost:
+    """What this repository's shared trainer base gives a host, for a CoOp without it: the
+    reference repository's (used only when this file is dropped into KaiyangZhou/CoOp)."""
+
+    def token_embedding_weight(self) -> torch.Tensor:
+        return load_clip_to_cpu(self.cfg).token_embedding.weight  # the reference keeps no copy
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        amp = {"amp": torch.float16, "bf16": torch.bfloat16}.get(self.cfg.TRAINER.COOP.PREC)
+        return torch.autocast("cuda", dtype=amp) if amp and self.device.type == "cuda" else contextlib.nullcontext()
+
+    def compute_loss(self, batch) -> Tuple[torch.Tensor, Dict[str, float]]:
+        image, label = self.parse_batch_train(batch)
+        output = self.model(image)
+        return F.cross_entropy(output, label), {"acc": compute_accuracy(output, label)[0].item()}
+
+    def forward_backward(self, batch) -> Dict[str, float]:
+        with self.autocast():
+            loss, summary = self.compute_loss(batch)
+        scaler = getattr(self, "scaler", None)
+        if scaler is None:  # fp16 and fp32: Dassl's own step
+            self.model_backward_and_update(loss)
+        else:
+            self.optim.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(self.optim)
+            scaler.update()
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return {"loss": loss.item(), **summary}
+
+
+# In this repository CoOp already has what the plug-in needs; the reference CoOp gets it here.
+_CoOpHost = CoOp if hasattr(CoOp, "compute_loss") else type("CoOp", (ReferenceCoOpHost, CoOp), {})
+
+
+@TRAINER_REGISTRY.register()
+class PLPP(PerplexityRegularized, _CoOpHost):
+    """CoOp plus the perplexity regulariser on its context vectors.
+
+    The hidden states come from CoOp's own forward pass: CLIP's text transformer is causal, so
+    the states at SOS and the context positions do not depend on the class name after them. With
+    the class token at the end, a unified context therefore reads them from one class sequence,
+    and class-specific contexts from every class sequence. With the class name in front or in the
+    middle, the context is read on its own, from an extra "[SOS] p_1 ... p_M" sequence per context.
+    """
+
+    def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         prompt_learner = self.model.prompt_learner
         ctx = prompt_learner.ctx if prompt_learner.ctx.dim() == 3 else prompt_learner.ctx.unsqueeze(0)
         n_seq, n_ctx = ctx.shape[:2]
         if prompt_learner.class_token_position == "end":
-            return ctx, class_states[:n_seq, :n_ctx]
+            return ctx, states[0][:n_seq, :n_ctx]
 
         # Context read on its own: "[SOS] p_1 ... p_M" padded to the prompt length. Nothing after
         # p_M can reach the states we read, so the padding is arbitrary; the EOT marker only
@@ -204,54 +274,6 @@ class PLPP(CoOp):
         padding = sos.new_zeros(n_seq, prompt_length - 1 - n_ctx, sos.shape[-1])
         tokens = torch.zeros(n_seq, prompt_length, dtype=torch.long)
         tokens[:, n_ctx + 1] = 1
-        with captured_outputs(self.model.text_encoder.ln_final) as states:
+        with captured_outputs(self.perplexity_state_module()) as context_states:
             self.model.text_encoder(torch.cat([sos, ctx, padding], dim=1), tokens)
-        return ctx, states[0][:, :n_ctx]
-
-    def forward_backward(self, batch):
-        image, label = self.parse_batch_train(batch)
-        plpp = self.cfg.TRAINER.PLPP
-        regularize = plpp.PPL_WEIGHT != 0 or plpp.INV_WEIGHT != 0
-
-        with self.mixed_precision():
-            with captured_outputs(self.model.text_encoder.ln_final) as class_states:
-                output = self.model(image)
-            ce = F.cross_entropy(output, label)
-            ctx, states = self.context_and_states(class_states[0])
-            if regularize:
-                terms = self.regularizer(ctx, states)
-                loss = ce + plpp.PPL_WEIGHT * terms.ppl + plpp.INV_WEIGHT * terms.inv
-            else:  # exactly CoOp's loss (the perplexity readout below is still logged)
-                loss = ce
-        self.step(loss)
-
-        loss_summary = {"loss": loss.item(), "ce": ce.item()}
-        if regularize:
-            loss_summary.update(ppl=terms.ppl.item(), inv=terms.inv.item())
-        loss_summary["perplexity"] = self.regularizer.perplexity(ctx, states)
-        loss_summary["acc"] = compute_accuracy(output, label)[0].item()
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
-        return loss_summary
-
-    def mixed_precision(self) -> contextlib.AbstractContextManager:
-        """Autocast for PREC amp (fp16) and bf16 on CUDA, as CoOp uses it (written out for the
-        same reason as ``step``)."""
-        prec = self.cfg.TRAINER.COOP.PREC
-        if self.device.type == "cuda" and prec in ("amp", "bf16"):
-            return torch.autocast("cuda", dtype=torch.float16 if prec == "amp" else torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def step(self, loss: torch.Tensor) -> None:
-        """One optimiser step, through CoOp's gradient scaler when it has one (amp).
-
-        Written out, not inherited, because the reference CoOp has no such method (drop-in use).
-        """
-        if getattr(self, "scaler", None) is None:
-            self.model_backward_and_update(loss)
-            return
-        self.detect_anomaly(loss)
-        self.optim.zero_grad()
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optim)
-        self.scaler.update()
+        return ctx, context_states[0][:, :n_ctx]

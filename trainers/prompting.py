@@ -1,134 +1,31 @@
-"""Parts shared by the CLIP prompt-learning trainers.
+"""Parts every CoOp-family prompt learner shares, parameterised by the method's own config node
+(``cfg.TRAINER.<NODE>``, e.g. ``TRAINER.COOP`` or ``TRAINER.COCOOP``):
 
-- ``load_clip_to_cpu``: one loader for every trainer. A backbone name downloads the released
-  weights as OpenAI's code does; a local file (``MODEL.BACKBONE.PATH``, or the environment
-  variable ``CLIP_CHECKPOINT``, which wins) loads offline. TorchScript archives and plain state
-  dicts, fp16 or fp32, both work.
-- ``TextEncoder``: CLIP's text tower applied to prompt embeddings. Because the text transformer
-  is causal, tokens after the end-of-text (EOT) token never change the EOT feature, so every
-  sequence is trimmed to the longest EOT position before the transformer runs.
-- Precision helpers: CoOp-family ``PREC`` values and the autocast context that goes with them.
+- context initialisation from words or at random, and the class-name prompt tokens around it;
+- precision: CoOp-family ``PREC`` values, the autocast that goes with them, the gradient scaler;
+- ``PromptTrainer``: CLIP loaded and frozen except the prompt learner, the optimiser, one training
+  step, evaluation, and checkpoint loading that skips the frozen class-name embeddings (so a prompt
+  trained on base classes evaluates on new ones).
+
+A method file then holds only what makes the method different: its config node, its prompt
+learner and how CLIP uses it, and its loss when that is not CLIP's cross-entropy.
 """
 import contextlib
 import os
-import warnings
-from typing import List, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from dassl.utils import load_checkpoint
+from torch.nn import functional as F
 
-with warnings.catch_warnings():  # clip imports pkg_resources, deprecated in setuptools >= 80
-    warnings.simplefilter("ignore", UserWarning)
-    from clip import clip
-    from clip.model import CLIP
-    from clip.simple_tokenizer import SimpleTokenizer
+from dassl.engine import TrainerX
+from dassl.metrics import compute_accuracy
+from dassl.optim import build_lr_scheduler, build_optimizer
+from dassl.utils import load_checkpoint, load_pretrained_weights
 
-CHECKPOINT_ENV = "CLIP_CHECKPOINT"
-CLIP_CACHE_DIR = os.path.expanduser("~/.cache/clip")
-# Keys every CLIP state dict has; used to tell a CLIP checkpoint from any other file.
-_CLIP_KEYS = ("token_embedding.weight", "positional_embedding", "text_projection", "ln_final.weight")
+from .backbone import CLIP, clip, load_clip_to_cpu, readable_classnames, tokenizer
 
 PRECISIONS = ("fp16", "fp32", "amp", "bf16")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading CLIP
-# ---------------------------------------------------------------------------------------------
-def clip_checkpoint_path(cfg) -> str:
-    """The file to load: ``$CLIP_CHECKPOINT``, else ``MODEL.BACKBONE.PATH``, else the download."""
-    local = os.environ.get(CHECKPOINT_ENV) or cfg.MODEL.BACKBONE.get("PATH", "")
-    if local:
-        local = os.path.abspath(os.path.expanduser(local))
-        source = CHECKPOINT_ENV if os.environ.get(CHECKPOINT_ENV) else "MODEL.BACKBONE.PATH"
-        if not os.path.isfile(local):
-            raise FileNotFoundError(
-                f"CLIP checkpoint not found: {local} (from {source}); expected an OpenAI CLIP "
-                ".pt file (TorchScript archive or state dict), e.g. ~/.cache/clip/ViT-B-16.pt"
-            )
-        return local
-    name = cfg.MODEL.BACKBONE.NAME
-    if name not in clip.available_models():
-        raise ValueError(
-            f"Unknown CLIP backbone {name!r}; choose one of {clip.available_models()} "
-            f"or point MODEL.BACKBONE.PATH / ${CHECKPOINT_ENV} at a local checkpoint"
-        )
-    return clip._download(clip._MODELS[name], CLIP_CACHE_DIR)
-
-
-def read_clip_state_dict(path: str) -> dict:
-    """The CLIP state dict stored in ``path`` (TorchScript archive or ``torch.save`` file)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated
-        try:
-            state_dict = torch.jit.load(path, map_location="cpu").state_dict()
-        except RuntimeError:
-            try:
-                state_dict = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as e:
-                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise OSError(
-                    f"Cannot read CLIP checkpoint {path} ({reason}); expected an OpenAI CLIP "
-                    "TorchScript archive or a state dict saved with torch.save: re-download it"
-                ) from None
-    if not isinstance(state_dict, dict) or not all(k in state_dict for k in _CLIP_KEYS):
-        raise ValueError(
-            f"{path} is not a CLIP checkpoint: expected the state dict of clip.model.CLIP "
-            f"(keys such as {', '.join(_CLIP_KEYS)})"
-        )
-    return dict(state_dict)
-
-
-def load_clip_to_cpu(cfg) -> CLIP:
-    """Build CLIP on the CPU in fp16, as ``clip.build_model`` does for the released weights."""
-    return clip.build_model(read_clip_state_dict(clip_checkpoint_path(cfg)))
-
-
-# ---------------------------------------------------------------------------------------------
-# Text encoder
-# ---------------------------------------------------------------------------------------------
-def causal_mask(length: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """CLIP's additive causal mask for ``length`` tokens (-inf above the diagonal)."""
-    mask = torch.full((length, length), float("-inf"), device=device)
-    return mask.triu_(1).to(dtype)
-
-
-class TextEncoder(nn.Module):
-    """CLIP's text tower on prompt embeddings; returns the projected EOT features.
-
-    Attribute names follow CoOp's ``TextEncoder`` so code written against it keeps working.
-    """
-
-    def __init__(self, clip_model: CLIP):
-        super().__init__()
-        self.transformer = clip_model.transformer
-        self.positional_embedding = clip_model.positional_embedding
-        self.ln_final = clip_model.ln_final
-        self.text_projection = clip_model.text_projection
-        self.dtype = clip_model.dtype
-
-    def forward(self, prompts: torch.Tensor, tokenized_prompts: torch.Tensor, trim: bool = True) -> torch.Tensor:
-        """prompts [N, 77, d] and their token ids [N, 77] -> features [N, embed_dim].
-
-        With ``trim`` only the first (longest EOT position + 1) tokens are computed; the result
-        is the same up to floating-point rounding, since attention is causal.
-        """
-        eot = tokenized_prompts.argmax(dim=-1)
-        length = int(eot.max()) + 1 if trim else prompts.shape[1]
-        x = prompts[:, :length] + self.positional_embedding[:length].type(self.dtype)
-        x = self.run_transformer(x)
-        x = self.ln_final(x).type(self.dtype)
-        return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection
-
-    def run_transformer(self, x: torch.Tensor) -> torch.Tensor:
-        """CLIP's residual attention blocks on [N, L, d] with a causal mask sized to L."""
-        mask = causal_mask(x.shape[1], x.dtype, x.device)
-        x = x.permute(1, 0, 2)  # NLD -> LND, CLIP's layout
-        for block in self.transformer.resblocks:
-            h = block.ln_1(x)
-            x = x + block.attn(h, h, h, need_weights=False, attn_mask=mask)[0]
-            x = x + block.mlp(block.ln_2(x))
-        return x.permute(1, 0, 2)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,48 +52,55 @@ def autocast(prec: str, device: torch.device) -> contextlib.AbstractContextManag
 
 
 # ---------------------------------------------------------------------------------------------
-# Text helpers
+# Context and class-name prompts
 # ---------------------------------------------------------------------------------------------
-tokenizer = SimpleTokenizer()
+def initial_context(clip_model: CLIP, ctx_init: str, n_ctx: int, leading_shape: Tuple[int, ...] = ()
+                    ) -> Tuple[torch.Tensor, str]:
+    """The context vectors a prompt learner starts from, and the prompt text they stand for.
 
-
-def readable_classnames(classnames: Sequence[str]) -> List[str]:
-    """Class names as the prompts spell them: CoOp-family code replaces "_" by spaces."""
-    return [name.replace("_", " ") for name in classnames]
-
-
-@torch.no_grad()
-def encode_class_prompts(clip_model: CLIP, classnames: Sequence[str], templates: Sequence[str], chunk_size: int = 1000) -> torch.Tensor:
-    """Unit-norm text features per class, averaged over templates (zero-shot classifiers).
-
-    Prompts are encoded ``chunk_size`` at a time with the trimmed text encoder, so a
-    1000-class, many-template ensemble fits in memory.
+    With ``ctx_init`` words (e.g. "a photo of a"), the context is their token embeddings and the
+    number of words sets the context length, as CoOp and CoCoOp do. Otherwise ``n_ctx`` vectors
+    are drawn from N(0, 0.02^2), of shape ``leading_shape + (n_ctx, width)`` (CoOp's class-specific
+    contexts pass ``(n_cls,)``), and the prompt text is "X X ... X".
     """
-    text_encoder = TextEncoder(clip_model)
-    device = clip_model.positional_embedding.device
+    if ctx_init:
+        ctx_init = ctx_init.replace("_", " ")
+        n_ctx = len(ctx_init.split(" "))
+        with torch.no_grad():
+            embedding = clip_model.token_embedding(clip.tokenize(ctx_init)).type(clip_model.dtype)
+        return embedding[0, 1 : 1 + n_ctx, :], ctx_init
+    width = clip_model.ln_final.weight.shape[0]
+    ctx_vectors = torch.empty(*leading_shape, n_ctx, width, dtype=clip_model.dtype)
+    nn.init.normal_(ctx_vectors, std=0.02)
+    return ctx_vectors, " ".join(["X"] * n_ctx)
+
+
+class ClassPrompts(NamedTuple):
+    tokens: torch.Tensor  # token ids of "<prefix> <class name>." [n_cls, 77]
+    embedding: torch.Tensor  # their frozen token embeddings [n_cls, 77, width]
+    name_lens: List[int]  # tokens per class name
+
+
+def class_prompts(clip_model: CLIP, prompt_prefix: str, classnames: Sequence[str]) -> ClassPrompts:
+    """The prompt "<prompt_prefix> <class name>." of every class, tokenised and embedded."""
     names = readable_classnames(classnames)
-    mean = 0
-    for template in templates:
-        tokens = clip.tokenize([template.format(name) for name in names]).to(device)
-        features = torch.cat([
-            text_encoder(clip_model.token_embedding(chunk).type(clip_model.dtype), chunk)
-            for chunk in tokens.split(chunk_size)
-        ])
-        mean = mean + features / features.norm(dim=-1, keepdim=True)
-    mean = mean / len(templates)
-    return mean / mean.norm(dim=-1, keepdim=True)
+    tokens = clip.tokenize([f"{prompt_prefix} {name}." for name in names])
+    with torch.no_grad():
+        embedding = clip_model.token_embedding(tokens).type(clip_model.dtype)
+    return ClassPrompts(tokens, embedding, [len(tokenizer.encode(name)) for name in names])
 
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints
 # ---------------------------------------------------------------------------------------------
-def load_prompt_checkpoints(trainer, directory: str, epoch: Optional[int] = None,
+def load_prompt_checkpoints(trainer: TrainerX, directory: str, epoch: Optional[int] = None,
                             ignored_keys: Sequence[str] = ("token_prefix", "token_suffix")) -> None:
     """CoOp-family ``load_model``: load each registered model's weights from ``directory``.
 
     Reads ``<directory>/<name>/model.pth.tar-<epoch>`` (``model-best.pth.tar`` when ``epoch`` is
-    None). The frozen class-name embeddings in ``ignored_keys`` are skipped, so a model trained on
-    base classes evaluates on new ones; every other tensor must match the model's shape.
+    None). Tensors whose key ends with one of ``ignored_keys`` (the frozen class-name embeddings)
+    are skipped, so a model trained on base classes evaluates on new ones; every other tensor must
+    match the model's shape.
     """
     if not directory:
         print("Note that load_model() is skipped as no pretrained model is given")
@@ -212,14 +116,132 @@ def load_prompt_checkpoints(trainer, directory: str, epoch: Optional[int] = None
                 "check --model-dir and --load-epoch"
             )
         checkpoint = load_checkpoint(model_path)
-        state_dict = {k: v for k, v in checkpoint["state_dict"].items() if k not in ignored_keys}
+        state_dict = {k: v for k, v in checkpoint["state_dict"].items() if not k.endswith(tuple(ignored_keys))}
         own_state = trainer._models[name].state_dict()
         for key, value in state_dict.items():
             if key in own_state and own_state[key].shape != value.shape:
                 raise ValueError(
                     f"Checkpoint {model_path} has {key} of shape {list(value.shape)} but the model "
-                    f"expects {list(own_state[key].shape)}: train and test with the same N_CTX, "
-                    "CSC and CTX_INIT"
+                    f"expects {list(own_state[key].shape)}: train and test with the same prompt settings "
+                    "(N_CTX, CSC, CTX_INIT, prompt depth)"
                 )
         print(f'Loading weights to {name} from "{model_path}" (epoch = {checkpoint["epoch"]})')
         trainer._models[name].load_state_dict(state_dict, strict=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The trainer
+# ---------------------------------------------------------------------------------------------
+class PromptTrainer(TrainerX):
+    """What every CoOp-family trainer does the same way, around the method's own CLIP model.
+
+    A method sets ``config_node`` and implements ``build_clip``; its loss defaults to CLIP's
+    cross-entropy (``compute_loss``). Only parameters under ``prompt_learner`` are trained, and the
+    registered model ``model_name`` (CoOp's "prompt_learner") is what checkpoints hold.
+    """
+
+    config_node = ""  # the method's node under cfg.TRAINER, e.g. "COOP"
+    model_name = "prompt_learner"  # registered model name: the checkpoint sub-folder
+    frozen_checkpoint_keys: Tuple[str, ...] = ("token_prefix", "token_suffix")  # never loaded
+
+    def method_cfg(self, cfg=None):
+        """The method's config node, ``cfg.TRAINER.<config_node>``."""
+        return (cfg or self.cfg).TRAINER[self.config_node]
+
+    def check_cfg(self, cfg) -> None:
+        prec = self.method_cfg(cfg).PREC
+        if prec not in PRECISIONS:
+            raise ValueError(f"TRAINER.{self.config_node}.PREC must be one of {', '.join(PRECISIONS)}, got {prec!r}")
+
+    # ---- building ------------------------------------------------------------------------
+
+    def build_clip(self, cfg, classnames: Sequence[str], clip_model: CLIP) -> nn.Module:
+        """The method's CLIP model (CoOp's ``CustomCLIP``), holding ``prompt_learner``."""
+        raise NotImplementedError
+
+    def learned_module(self) -> nn.Module:
+        """The module that is optimised and registered (CoOp: the prompt learner)."""
+        return self.model.prompt_learner
+
+    def build_model(self) -> None:
+        cfg = self.cfg
+        self.precision = effective_precision(self.method_cfg().PREC, self.device)
+
+        print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
+        clip_model = load_clip_to_cpu(cfg)
+        if self.precision != "fp16":
+            clip_model.float()  # the released weights are fp16
+        resolution = clip_model.visual.input_resolution
+        if cfg.INPUT.SIZE[0] != resolution:
+            raise ValueError(f"INPUT.SIZE {tuple(cfg.INPUT.SIZE)} must match CLIP's input resolution {resolution}")
+        self.clip_token_embedding = clip_model.token_embedding  # frozen; kept for regularisers, never saved
+
+        print("Building custom CLIP")
+        self.model = self.build_clip(cfg, self.dm.dataset.classnames, clip_model)
+
+        print("Turning off gradients in both the image and the text encoder")
+        for name, param in self.model.named_parameters():
+            param.requires_grad_("prompt_learner" in name)
+
+        learned = self.learned_module()
+        if cfg.MODEL.INIT_WEIGHTS:
+            load_pretrained_weights(learned, cfg.MODEL.INIT_WEIGHTS)
+        self.model.to(self.device)
+        self.optim = build_optimizer(learned, cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
+        self.register_model(self.model_name, learned, self.optim, self.sched)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "amp" else None
+
+    def token_embedding_weight(self) -> torch.Tensor:
+        """CLIP's frozen token-embedding matrix [V, width] (for PLPP's labels and LM head)."""
+        return self.clip_token_embedding.weight
+
+    # ---- training ------------------------------------------------------------------------
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return autocast(self.precision, self.device)
+
+    def compute_loss(self, batch) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """The method's loss on one batch and what to log beside it (CLIP's cross-entropy here)."""
+        image, label = self.parse_batch_train(batch)
+        output = self.model(image)
+        return F.cross_entropy(output, label), {"acc": compute_accuracy(output, label)[0].item()}
+
+    def forward_backward(self, batch) -> Dict[str, float]:
+        with self.autocast():
+            loss, summary = self.compute_loss(batch)
+        self.optimizer_step(loss)
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+        return {"loss": loss.item(), **summary}
+
+    def optimizer_step(self, loss: torch.Tensor) -> None:
+        """One optimiser step; amp scales the loss against fp16 gradient underflow."""
+        if self.scaler is None:
+            self.model_backward_and_update(loss)
+            return
+        self.detect_anomaly(loss)
+        self.optim.zero_grad()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optim)
+        self.scaler.update()
+
+    def parse_batch_train(self, batch):
+        return batch["img"].to(self.device), batch["label"].to(self.device)
+
+    # ---- evaluation ----------------------------------------------------------------------
+
+    def evaluation_context(self) -> contextlib.AbstractContextManager:
+        """Work done once per evaluation instead of once per batch (CoOp: encode the prompts)."""
+        return contextlib.nullcontext()
+
+    def model_inference(self, image):
+        with self.autocast():
+            return self.model(image)
+
+    def test(self, split=None):
+        with self.autocast(), self.evaluation_context():
+            return super().test(split)
+
+    def load_model(self, directory, epoch=None):
+        load_prompt_checkpoints(self, directory, epoch, ignored_keys=self.frozen_checkpoint_keys)

@@ -1,28 +1,10 @@
-"""Zero-shot CLIP baselines: one hand-written template per dataset, or a template ensemble."""
+"""Zero-shot CLIP baselines: one hand-written template per dataset (from the dataset
+catalogue), or a template ensemble."""
 
 from dassl.engine import TRAINER_REGISTRY, TrainerX
+from runtime.catalogue import zero_shot_template
 
-from .prompting import encode_class_prompts, load_clip_to_cpu
-
-# One template per dataset, keyed by DATASET.NAME (from CoOp's zero-shot baseline).
-CUSTOM_TEMPLATES = {
-    "OxfordPets": "a photo of a {}, a type of pet.",
-    "OxfordFlowers": "a photo of a {}, a type of flower.",
-    "FGVCAircraft": "a photo of a {}, a type of aircraft.",
-    "DescribableTextures": "{} texture.",
-    "EuroSAT": "a centered satellite photo of {}.",
-    "StanfordCars": "a photo of a {}.",
-    "Food101": "a photo of {}, a type of food.",
-    "SUN397": "a photo of a {}.",
-    "Caltech101": "a photo of a {}.",
-    "UCF101": "a photo of a person doing {}.",
-    "ImageNet": "a photo of a {}.",
-    "ImageNetSketch": "a photo of a {}.",
-    "ImageNetV2": "a photo of a {}.",
-    "ImageNetA": "a photo of a {}.",
-    "ImageNetR": "a photo of a {}.",
-}
-DEFAULT_TEMPLATE = "a photo of a {}."
+from .backbone import encode_class_prompts, load_clip_to_cpu
 
 # The seven ImageNet templates selected in CLIP's prompt-engineering notebook.
 IMAGENET_TEMPLATES_SELECT = [
@@ -41,7 +23,7 @@ class ZeroshotCLIP(TrainerX):
     """CLIP with the dataset's template (datasets without one use "a photo of a {}.")."""
 
     def templates(self) -> list:
-        return [CUSTOM_TEMPLATES.get(self.cfg.DATASET.NAME, DEFAULT_TEMPLATE)]
+        return [zero_shot_template(self.cfg.DATASET.NAME)]
 
     def build_model(self):
         cfg = self.cfg
@@ -70,4 +52,4 @@ class ZeroshotCLIP2(ZeroshotCLIP):
     def templates(self) -> list:
         if self.cfg.DATASET.NAME == "ImageNet":
             return list(IMAGENET_TEMPLATES_SELECT)
-        return IMAGENET_TEMPLATES_SELECT + [CUSTOM_TEMPLATES.get(self.cfg.DATASET.NAME, DEFAULT_TEMPLATE)]
+        return IMAGENET_TEMPLATES_SELECT + [zero_shot_template(self.cfg.DATASET.NAME)]

@@ -1,10 +1,10 @@
-"""CLIP loading and the shared text encoder (trimmed sequences, class prompts)."""
+"""trainers/backbone: CLIP loading and the shared text encoder (trimmed sequences, class prompts)."""
 import pytest
 import torch
 from yacs.config import CfgNode as CN
 
 from testing.tiny_clip import build_tiny_clip, save_tiny_clip
-from trainers.prompting import (
+from trainers.backbone import (
     TextEncoder,
     clip,
     clip_checkpoint_path,
