@@ -20,9 +20,8 @@ class Caltech101(common.CoOpDataset):
     included (``water_lilly``), are kept. Raw fallback: a random 50/20/30 split per class.
     """
 
-    dataset_dir = "caltech-101"
+    catalogue_name = "caltech101"  # folder and split file: runtime/catalogue
     image_folder = "101_ObjectCategories"
-    split_file = "split_zhou_Caltech101.json"
 
     def read_raw_splits(self):
         return common.read_and_split_data(self.image_dir, ignored=IGNORED_FOLDERS, new_cnames=NEW_CNAMES)

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dassl.data.datasets import Datum, DatasetBase
 from dassl.utils import listdir_nohidden, mkdir_if_missing, read_json, write_json
+from runtime import catalogue
 
 # One image of a split before it becomes a Datum: (absolute image path, label, class name).
 Entry = Tuple[str, int, str]
@@ -284,7 +285,22 @@ def subsample_classes(*splits: Sequence[Datum], subsample: str = "all") -> List[
 # ---------------------------------------------------------------------------------------------
 
 
-class CoOpDataset(DatasetBase):
+class CatalogueFacts:
+    """A dataset class with a ``catalogue_name`` takes its folder (``dataset_dir``) and CoOp split
+    file (``split_file``) from its record in ``runtime.catalogue``, the one place they are written."""
+
+    catalogue_name = ""  # the dataset's config name, e.g. "oxford_pets"
+    dataset_dir = ""  # folder under DATASET.ROOT
+    split_file = ""  # CoOp's split file inside dataset_dir, "" when the dataset has none
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("catalogue_name"):
+            record = catalogue.record(cls.catalogue_name)
+            cls.dataset_dir, cls.split_file = record.dataset_dir, record.split_file
+
+
+class CoOpDataset(CatalogueFacts, DatasetBase):
     """CoOp's pipeline for the 11 benchmark datasets: full splits -> few-shot -> base/new.
 
     Full splits come from ``split_file`` when it exists. Otherwise they are built from the raw
@@ -293,9 +309,7 @@ class CoOpDataset(DatasetBase):
     every time.
     """
 
-    dataset_dir = ""  # folder under DATASET.ROOT
     image_folder = ""  # image folder inside dataset_dir; split-file paths are relative to it
-    split_file = ""  # CoOp's split file inside dataset_dir, "" when the dataset has none
     raw_files: Tuple[str, ...] = ()  # files inside dataset_dir that the raw fallback reads
 
     def __init__(self, cfg):
@@ -361,7 +375,7 @@ class CoOpDataset(DatasetBase):
         return read_split_entries(split_path, image_dir)
 
 
-class ImageNetVariantDataset(DatasetBase):
+class ImageNetVariantDataset(CatalogueFacts, DatasetBase):
     """A test-only ImageNet variant: images in ``<image_folder>/<class folder>/``, class names
     from the variant's own copy of ImageNet's ``classnames.txt``.
 
@@ -369,7 +383,6 @@ class ImageNetVariantDataset(DatasetBase):
     too, so ``classnames`` lists the variant's classes (200 for A and R).
     """
 
-    dataset_dir = ""
     image_folder = ""
     ignored_entries: Tuple[str, ...] = ()  # names in image_folder that are not class folders
 

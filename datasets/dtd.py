@@ -10,9 +10,8 @@ class DescribableTextures(common.CoOpDataset):
     Raw fallback: a random 50/20/30 split of the image folders (``imdb/`` and ``labels/`` are unused).
     """
 
-    dataset_dir = "dtd"
+    catalogue_name = "dtd"  # folder and split file: runtime/catalogue
     image_folder = "images"
-    split_file = "split_zhou_DescribableTextures.json"
 
     # CoOp's helper lives on this class; users' own dataset files call it from here.
     read_and_split_data = staticmethod(common.read_and_split_data)

@@ -24,9 +24,8 @@ class EuroSAT(common.CoOpDataset):
     CoOp's split is its own random 50/20/30 of the 27,000 images, which is also the raw fallback.
     """
 
-    dataset_dir = "eurosat"
+    catalogue_name = "eurosat"  # folder and split file: runtime/catalogue
     image_folder = "2750"
-    split_file = "split_zhou_EuroSAT.json"
 
     def read_raw_splits(self):
         return common.read_and_split_data(self.image_dir, new_cnames=NEW_CNAMES)

@@ -16,7 +16,7 @@ class FGVCAircraft(common.CoOpDataset):
     spaces and slashes included (``F/A-18``).
     """
 
-    dataset_dir = "fgvc_aircraft"
+    catalogue_name = "fgvc_aircraft"  # folder and split file: runtime/catalogue
     image_folder = "images"
     raw_files = ("variants.txt",) + tuple(SPLIT_FILES.values())
 

@@ -11,9 +11,8 @@ class Food101(common.CoOpDataset):
     fallback; the official ``meta/`` folder is unused.
     """
 
-    dataset_dir = "food-101"
+    catalogue_name = "food101"  # folder and split file: runtime/catalogue
     image_folder = "images"
-    split_file = "split_zhou_Food101.json"
 
     def read_raw_splits(self):
         return common.read_and_split_data(self.image_dir)

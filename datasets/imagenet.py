@@ -9,7 +9,7 @@ from . import common
 
 
 @DATASET_REGISTRY.register()
-class ImageNet(DatasetBase):
+class ImageNet(common.CatalogueFacts, DatasetBase):
     """ImageNet-1k: ``images/train/<wnid>/`` and ``images/val/<wnid>/``, names from ``classnames.txt``.
 
     The val set is the test set (and the val split), as is standard. The folder scan is cached in
@@ -17,7 +17,7 @@ class ImageNet(DatasetBase):
     listed again. Few-shot caches hold the train split only.
     """
 
-    dataset_dir = "imagenet"
+    catalogue_name = "imagenet"  # its folder: runtime/catalogue
     image_folder = "images"
 
     # CoOp's helper lives on this class; the ImageNet variants' files call it from here.

@@ -7,6 +7,6 @@ from . import common
 class ImageNetA(common.ImageNetVariantDataset):
     """ImageNet-A (test only): 200 classes in ``imagenet-a/<wnid>/``, labelled 0..199 by sorted wnid."""
 
-    dataset_dir = "imagenet-adversarial"
+    catalogue_name = "imagenet_a"  # its folder: runtime/catalogue
     image_folder = "imagenet-a"
     ignored_entries = ("README.txt",)  # shipped inside the archive's image folder

@@ -7,6 +7,6 @@ from . import common
 class ImageNetR(common.ImageNetVariantDataset):
     """ImageNet-R (test only): 200 classes (not A's 200) in ``imagenet-r/<wnid>/``, labelled 0..199 by sorted wnid."""
 
-    dataset_dir = "imagenet-rendition"
+    catalogue_name = "imagenet_r"  # its folder: runtime/catalogue
     image_folder = "imagenet-r"
     ignored_entries = ("README.txt",)  # shipped inside the archive's image folder

@@ -7,5 +7,5 @@ from . import common
 class ImageNetSketch(common.ImageNetVariantDataset):
     """ImageNet-Sketch (test only): 1000 classes in ``images/<wnid>/`` (the archive's ``sketch/``, renamed)."""
 
-    dataset_dir = "imagenet-sketch"
+    catalogue_name = "imagenet_sketch"  # its folder: runtime/catalogue
     image_folder = "images"

@@ -16,7 +16,7 @@ class ImageNetV2(common.ImageNetVariantDataset):
     All 1000 folders must exist (they may be empty).
     """
 
-    dataset_dir = "imagenetv2"
+    catalogue_name = "imagenetv2"  # its folder: runtime/catalogue
     image_folder = "imagenetv2-matched-frequency-format-val"
 
     @classmethod

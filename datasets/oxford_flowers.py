@@ -17,9 +17,8 @@ class OxfordFlowers(common.CoOpDataset):
     taken in order of first appearance in the label file.
     """
 
-    dataset_dir = "oxford_flowers"
+    catalogue_name = "oxford_flowers"  # folder and split file: runtime/catalogue
     image_folder = "jpg"
-    split_file = "split_zhou_OxfordFlowers.json"
     raw_files = ("imagelabels.mat", "cat_to_name.json")
 
     def read_raw_splits(self):

@@ -12,9 +12,8 @@ class OxfordPets(common.CoOpDataset):
     Raw fallback: ``annotations/{trainval,test}.txt``; val is a 20% per-class carve-out of trainval.
     """
 
-    dataset_dir = "oxford_pets"
+    catalogue_name = "oxford_pets"  # folder and split file: runtime/catalogue
     image_folder = "images"
-    split_file = "split_zhou_OxfordPets.json"
     raw_files = ("annotations/trainval.txt", "annotations/test.txt")
 
     # CoOp's helpers live on this class; users' own dataset files call them from here.

@@ -15,9 +15,8 @@ class StanfordCars(common.CoOpDataset):
     Raw fallback: the devkit's .mat files; val is a 20% per-class carve-out of train.
     """
 
-    dataset_dir = "stanford_cars"
+    catalogue_name = "stanford_cars"  # folder and split file: runtime/catalogue
     image_folder = ""
-    split_file = "split_zhou_StanfordCars.json"
     raw_files = ("devkit/cars_train_annos.mat", "cars_test_annos_withlabels.mat", "devkit/cars_meta.mat")
 
     def read_raw_splits(self):

@@ -13,9 +13,8 @@ class SUN397(common.CoOpDataset):
     is a 20% per-class carve-out of Training_01.
     """
 
-    dataset_dir = "sun397"
+    catalogue_name = "sun397"  # folder and split file: runtime/catalogue
     image_folder = "SUN397"
-    split_file = "split_zhou_SUN397.json"
     raw_files = ("ClassName.txt", "Training_01.txt", "Testing_01.txt")
 
     def read_raw_splits(self):

@@ -16,9 +16,8 @@ class UCF101(common.CoOpDataset):
     carve-out of trainlist01.
     """
 
-    dataset_dir = "ucf101"
+    catalogue_name = "ucf101"  # folder and split file: runtime/catalogue
     image_folder = "UCF-101-midframes"
-    split_file = "split_zhou_UCF101.json"
     raw_files = ("ucfTrainTestlist/classInd.txt", "ucfTrainTestlist/trainlist01.txt", "ucfTrainTestlist/testlist01.txt")
 
     def read_raw_splits(self):
