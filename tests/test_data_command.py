@@ -7,6 +7,8 @@ import os
 import os.path as osp
 import pickle
 import shutil
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -17,7 +19,9 @@ import pytest
 import datasets
 from dassl.config import get_cfg_default
 from dassl.data.datasets import DATASET_REGISTRY, build_dataset
+from runtime import catalogue
 from toolkit import data
+from toolkit.data import fetching
 from testing.dataset_fixtures import BENCHMARK_NAMES, build_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -115,30 +119,61 @@ def fake_gdown(monkeypatch):
 
 
 def test_catalogue_agrees_with_the_dataset_classes_and_configs():
-    assert [spec.name for spec in data.CATALOGUE] == BENCHMARK_NAMES
-    for spec in data.CATALOGUE:
-        cls = DATASET_REGISTRY.get(spec.dataset_name)
-        assert cls.dataset_dir == spec.dataset_dir
-        assert make_cfg(spec.name, "/x").DATASET.NAME == spec.dataset_name
+    assert [record.name for record in catalogue.RECORDS] == BENCHMARK_NAMES
+    for record in catalogue.RECORDS:
+        cls = DATASET_REGISTRY.get(record.dataset_name)
+        assert cls.dataset_dir == record.dataset_dir
+        assert make_cfg(record.name, "/x").DATASET.NAME == record.dataset_name
         if getattr(cls, "split_file", ""):
-            assert cls.split_file == spec.split_file and spec.split_file in spec.required
-        assert all(osp.normpath(path) == path for path in spec.required)
+            assert cls.split_file == record.split_file and record.split_file in record.required
+        assert all(osp.normpath(path) == path for path in record.required)
 
 
 def test_names_resolve_by_config_name_dataset_name_or_all():
-    assert [s.name for s in data.resolve_names(["oxford_pets", "DescribableTextures", "IMAGENET_A"])] == [
+    assert [s.name for s in catalogue.resolve(["oxford_pets", "DescribableTextures", "IMAGENET_A"])] == [
         "oxford_pets",
         "dtd",
         "imagenet_a",
     ]
-    assert len(data.resolve_names(["all"])) == 15
+    assert len(catalogue.resolve(["all"])) == 15
     with pytest.raises(ValueError, match='unknown dataset "oxford_pet" \\(did you mean "oxford_pets"\\?\\)'):
-        data.resolve_names(["oxford_pet"])
+        catalogue.resolve(["oxford_pet"])
 
 
 def test_unknown_names_are_an_error_without_traceback(capsys):
     assert data.main(["check", "cifar", "--root", "/tmp"]) == 2
     assert capsys.readouterr().err.startswith('error: unknown dataset "cifar"')
+
+
+TORCH_FREE_RUN = """
+import sys
+from toolkit import data
+assert data.main(["list"]) == 0
+assert data.main(["fold-imagenet-val", "--root", sys.argv[1], "--labels", sys.argv[2]]) == 0
+print("before check:", sorted({m.split(".")[0] for m in sys.modules} & {"torch", "dassl", "datasets"}))
+import datasets  # what check imports when it runs: proves the probe above sees torch
+print("after check:", sorted({m.split(".")[0] for m in sys.modules} & {"torch", "dassl", "datasets"}))
+"""
+
+
+def test_the_package_list_and_fold_imagenet_val_import_no_torch(tmp_path):
+    info = build_fixture("imagenet", tmp_path, flat_imagenet_val=True)
+    run = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE_RUN, str(tmp_path), info.extra["val_solution"]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "imagenet_sketch  ImageNetSketch" in run.stdout and f"moved {info.sizes['test']} images" in run.stdout
+    assert "before check: []" in run.stdout  # importing the package (download included), list, fold
+    assert "after check: ['dassl', 'datasets', 'torch']" in run.stdout
+
+
+def test_python_dash_m_runs_the_command():
+    run = subprocess.run([sys.executable, "-m", "toolkit.data", "list"], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0].split()[:3] == ["imagenet", "ImageNet", "imagenet/"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +183,7 @@ def test_unknown_names_are_an_error_without_traceback(capsys):
 
 def test_http_download_verifies_the_checksum(tmp_path):
     with FileServer({"a.bin": PAYLOAD}) as server:
-        data.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
+        fetching.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
     assert not (tmp_path / "a.bin.part").exists()
 
@@ -156,7 +191,7 @@ def test_http_download_verifies_the_checksum(tmp_path):
 def test_http_download_resumes_a_partial_file(tmp_path):
     (tmp_path / "a.bin.part").write_bytes(PAYLOAD[:300000])
     with FileServer({"a.bin": PAYLOAD}) as server:
-        data.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
+        fetching.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
     assert server.requests == [("/a.bin", "bytes=300000-")]
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
@@ -164,30 +199,30 @@ def test_http_download_resumes_a_partial_file(tmp_path):
 def test_http_download_finishes_a_complete_partial_file(tmp_path):
     (tmp_path / "a.bin.part").write_bytes(PAYLOAD)
     with FileServer({"a.bin": PAYLOAD}) as server:
-        data.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
+        fetching.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
 
 def test_http_download_restarts_when_the_server_ignores_range(tmp_path):
     (tmp_path / "a.bin.part").write_bytes(b"x" * 1000)
     with FileServer({"a.bin": PAYLOAD}, honour_range=False) as server:
-        data.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
+        fetching.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5=md5(PAYLOAD))
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
 
 def test_http_download_rejects_a_bad_checksum_and_drops_the_partial_file(tmp_path):
     with FileServer({"a.bin": PAYLOAD}) as server:
-        with pytest.raises(data.DownloadError, match="checksum mismatch for a.bin"):
-            data.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5="0" * 32)
+        with pytest.raises(fetching.DownloadError, match="checksum mismatch for a.bin"):
+            fetching.http_download(server.url("a.bin"), str(tmp_path / "a.bin"), md5="0" * 32)
     assert os.listdir(tmp_path) == []
 
 
 def test_http_download_reports_dead_links_in_one_line(tmp_path):
     with FileServer({}) as server:
-        with pytest.raises(data.DownloadError, match="HTTP 404"):
-            data.http_download(server.url("gone.tar"), str(tmp_path / "gone.tar"))
-    with pytest.raises(data.DownloadError, match="cannot reach"):
-        data.http_download("http://127.0.0.1:9/nothing", str(tmp_path / "x"), timeout=5)
+        with pytest.raises(fetching.DownloadError, match="HTTP 404"):
+            fetching.http_download(server.url("gone.tar"), str(tmp_path / "gone.tar"))
+    with pytest.raises(fetching.DownloadError, match="cannot reach"):
+        fetching.http_download("http://127.0.0.1:9/nothing", str(tmp_path / "x"), timeout=5)
 
 
 def test_unpack_refuses_members_outside_the_folder_and_damaged_archives(tmp_path):
@@ -197,13 +232,13 @@ def test_unpack_refuses_members_outside_the_folder_and_damaged_archives(tmp_path
         payload.write_text("x")
         tf.add(payload, arcname="../outside.txt")
     os.makedirs(tmp_path / "into")
-    with pytest.raises(data.DownloadError, match="cannot unpack .*evil.tar"):
-        data.unpack(str(evil), str(tmp_path / "into"))
+    with pytest.raises(fetching.DownloadError, match="cannot unpack .*evil.tar"):
+        fetching.unpack(str(evil), str(tmp_path / "into"))
     assert not (tmp_path / "outside.txt").exists()
     damaged = tmp_path / "damaged.tar.gz"
     damaged.write_bytes(tar_gz(str(tmp_path / "into"), "into", str(tmp_path / "ok.tar.gz"))[:30])
-    with pytest.raises(data.DownloadError):
-        data.unpack(str(damaged), str(tmp_path / "into"))
+    with pytest.raises(fetching.DownloadError):
+        fetching.unpack(str(damaged), str(tmp_path / "into"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,15 +246,15 @@ def test_unpack_refuses_members_outside_the_folder_and_damaged_archives(tmp_path
 # ---------------------------------------------------------------------------------------------
 
 
-def spec_with_urls(name, server, **md5s):
-    """The catalogue's spec for ``name`` with its HTTP sources pointed at the local server."""
-    spec = data.resolve_names([name])[0]
+def record_with_urls(name, server, **md5s):
+    """The catalogue's record for ``name`` with its HTTP sources pointed at the local server."""
+    record = catalogue.record(name)
     sources = []
-    for source in spec.sources:
+    for source in record.sources:
         if source.urls:
             source = dataclasses.replace(source, urls=(server.url(source.filename),), md5=md5s.get(source.filename, ""))
         sources.append(source)
-    return dataclasses.replace(spec, sources=tuple(sources))
+    return dataclasses.replace(record, sources=tuple(sources))
 
 
 def test_download_unpacks_the_archive_and_fetches_the_split_file(tmp_path, fake_gdown, capsys):
@@ -231,8 +266,8 @@ def test_download_unpacks_the_archive_and_fetches_the_split_file(tmp_path, fake_
     )
     root = tmp_path / "data"
     with FileServer({"dtd-r1.0.1.tar.gz": archive}) as server:
-        spec = spec_with_urls("dtd", server, **{"dtd-r1.0.1.tar.gz": md5(archive)})
-        assert data.download(spec, str(root)) is True
+        record = record_with_urls("dtd", server, **{"dtd-r1.0.1.tar.gz": md5(archive)})
+        assert fetching.download(record, str(root)) is True
         assert sorted(os.listdir(root / "dtd")) == [
             "images",
             "split_zhou_DescribableTextures.json",
@@ -241,7 +276,7 @@ def test_download_unpacks_the_archive_and_fetches_the_split_file(tmp_path, fake_
         assert len(dataset.train_x) == origin.sizes["train"] and dataset.classnames == origin.classnames
 
         requests = len(server.requests)
-        assert data.download(spec, str(root)) is True  # everything there: nothing fetched again
+        assert fetching.download(record, str(root)) is True  # everything there: nothing fetched again
         assert len(server.requests) == requests and drive_calls == ["1u3_QfB467jqHgNXC00UIzbLZRQCg2S7x"]
     assert "already there" in capsys.readouterr().out
 
@@ -251,7 +286,7 @@ def test_download_renames_fgvc_aircraft_data_folder(tmp_path, fake_gdown):
     archive = tar_gz(origin.dataset_dir, "fgvc-aircraft-2013b/data", str(tmp_path / "fgvc.tar.gz"))
     root = tmp_path / "data"
     with FileServer({"fgvc-aircraft-2013b.tar.gz": archive}) as server:
-        assert data.download(spec_with_urls("fgvc_aircraft", server), str(root)) is True
+        assert fetching.download(record_with_urls("fgvc_aircraft", server), str(root)) is True
     assert not (root / "fgvc_aircraft" / "fgvc-aircraft-2013b").exists()
     dataset = build_dataset(make_cfg("fgvc_aircraft", root))
     assert dataset.classnames == origin.classnames
@@ -272,7 +307,7 @@ def test_download_renames_sketch_to_images_and_copies_imagenet_classnames(tmp_pa
     shutil.copy(osp.join(origin.dataset_dir, "classnames.txt"), root / "imagenet" / "classnames.txt")
     drive_files, drive_calls = fake_gdown
     with FileServer({"ImageNet-Sketch.zip": zip_path.read_bytes()}) as server:
-        assert data.download(spec_with_urls("imagenet_sketch", server), str(root)) is True
+        assert fetching.download(record_with_urls("imagenet_sketch", server), str(root)) is True
     assert drive_calls == []  # classnames.txt was copied from imagenet/, the zip came over HTTP
     assert build_dataset(make_cfg("imagenet_sketch", root)).classnames == origin.classnames
 
@@ -282,8 +317,8 @@ def test_download_flattens_doubled_stanford_cars_folders(tmp_path):
     for split in ("cars_train", "cars_test"):
         os.makedirs(dataset_dir / split / split)
         (dataset_dir / split / split / "00001.jpg").write_bytes(b"jpeg")
-    spec = dataclasses.replace(data.resolve_names(["stanford_cars"])[0], sources=())
-    data.download(spec, str(tmp_path))
+    record = dataclasses.replace(catalogue.record("stanford_cars"), sources=())
+    fetching.download(record, str(tmp_path))
     assert sorted(os.listdir(dataset_dir / "cars_train")) == ["00001.jpg"]
     assert sorted(os.listdir(dataset_dir / "cars_test")) == ["00001.jpg"]
 
@@ -296,17 +331,20 @@ def test_an_archive_placed_by_hand_is_unpacked(tmp_path, fake_gdown):
         for folder, _, files in os.walk(osp.join(origin.dataset_dir, "2750")):
             for f in files:
                 zf.write(osp.join(folder, f), osp.relpath(osp.join(folder, f), origin.dataset_dir))
-    spec = data.resolve_names(["eurosat"])[0]
-    spec = dataclasses.replace(
-        spec, sources=spec.sources[:1] + (dataclasses.replace(spec.sources[2], drive_id="unknown"),)
+    record = catalogue.record("eurosat")
+    record = dataclasses.replace(
+        record, sources=record.sources[:1] + (dataclasses.replace(record.sources[2], drive_id="unknown"),)
     )
-    assert data.download(spec, str(root)) is False  # the split file cannot be had: manual steps
+    assert fetching.download(record, str(root)) is False  # the split file cannot be had: manual steps
     assert (root / "eurosat" / "2750" / "AnnualCrop" / "AnnualCrop_1.jpg").exists()
 
 
 def test_dead_sources_print_the_manual_steps_not_a_traceback(tmp_path, fake_gdown, monkeypatch, capsys):
     with FileServer({}) as server:
-        monkeypatch.setattr("runtime.catalogue.RECORDS", (spec_with_urls("oxford_pets", server),))
+        dead = record_with_urls("oxford_pets", server)
+        monkeypatch.setattr(
+            "runtime.catalogue.RECORDS", tuple(dead if r.name == dead.name else r for r in catalogue.RECORDS)
+        )
         assert data.main(["download", "oxford_pets", "--root", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert "could not get images.tar.gz: HTTP 404" in out
