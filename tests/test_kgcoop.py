@@ -202,3 +202,49 @@ def test_kgcoop_plpp_checkpoint_is_a_kgcoop_checkpoint(data_root, tmp_path, clip
     evaluation = str(tmp_path / "eval")
     run_train(kgcoop_args(data_root, evaluation, flags=["--eval-only", "--model-dir", out, "--load-epoch", "2"]))
     assert final_accuracy(read_log(evaluation)) == final_accuracy(log)
+
+
+SCRIPT_OPTS = "OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 8 DATALOADER.TEST.BATCH_SIZE 16"
+
+
+@pytest.mark.slow
+def test_base2new_scripts_loop_seeds_into_the_references_layout(data_root, tmp_path, tiny_clip_file, capsys):
+    """scripts/kgcoop (and the PLPP variant) take the reference's DATASET WEIGHT, loop the seeds
+    themselves and write .../shots_16_<WEIGHT>/...; the results command reads that layout."""
+    import subprocess
+    import sys
+
+    from runs import REPO
+    from toolkit import results
+
+    output = str(tmp_path / "output")
+    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=sys.executable, CLIP_CHECKPOINT=tiny_clip_file, OPTS=SCRIPT_OPTS)
+    env.pop("FORCE", None)
+
+    def script(name, *args, seeds="1 2"):
+        return subprocess.run(["bash", os.path.join(REPO, "scripts", name), *args], env=dict(env, SEEDS=seeds),
+                              capture_output=True, text=True)
+
+    missing = script("kgcoop_plpp/base2new_test.sh", "dtd", seeds="1")
+    assert missing.returncode == 2 and "first run: bash scripts/kgcoop_plpp/base2new_train.sh dtd 8.0" in missing.stderr
+    for name, args, seeds in [("kgcoop/base2new_train.sh", ("dtd", "8.0"), "1 2"), ("kgcoop/base2new_test.sh", ("dtd", "8.0"), "1 2"),
+                              ("kgcoop_plpp/base2new_train.sh", ("dtd",), "1"), ("kgcoop_plpp/base2new_test.sh", ("dtd",), "1")]:
+        done = script(name, *args, seeds=seeds)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    layout = os.path.join(output, "base2new", "{}", "dtd", "shots_16_8.0", "{}", CONFIG, "seed{}")
+    runs = [("KgCoOp", 1), ("KgCoOp", 2), ("KgCoOp_PLPP", 1)]
+    for part in ("train_base", "test_new"):
+        for trainer, seed in runs:
+            assert os.path.isfile(os.path.join(layout.format(part, trainer, seed), "finished.json")), (part, trainer, seed)
+    with open(os.path.join(layout.format("train_base", "KgCoOp", 1), "config.yaml")) as f:
+        assert "W: 8.0" in f.read()
+    with open(os.path.join(layout.format("test_new", "KgCoOp", 2), "log.txt")) as f:
+        assert "model.pth.tar-2" in f.read()  # the configured last epoch (OPTS: 2)
+
+    again = script("kgcoop/base2new_train.sh", "dtd", "8.0")
+    assert again.returncode == 0 and again.stdout.count("skip: ") == 2
+
+    assert results.main([output, "--protocol", "base2new", "--no-plots"]) == 0
+    tables = capsys.readouterr().out
+    assert "KgCoOp/vit_b16_ep100_ctxv1" in tables and "KgCoOp_PLPP/vit_b16_ep100_ctxv1" in tables
