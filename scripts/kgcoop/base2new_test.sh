@@ -2,18 +2,10 @@
 # KgCoOp. Base-to-new: evaluate each seed's base-trained prompt on the new classes (a classifier
 # over the new classes only), loading the config's last epoch (the reference hard-codes 100).
 # Usage: DATA=/path/to/datasets bash scripts/kgcoop/base2new_test.sh DATASET [WEIGHT] [--force]
-# WEIGHT picks the training runs (default 8.0); SUB=base evaluates on the base classes instead.
-# Runs: $OUTPUT/base2new/test_$SUB/DATASET/shots_16_WEIGHT/$TRAINER/$CFG/seed<S>; CFG, SEEDS as in base2new_train.sh.
-TRAINER=${TRAINER:-KgCoOp}
-source "$(dirname "$0")/../lib/common.sh" "$@"
-need_args 1 "DATASET [WEIGHT]"
-DATASET=${ARGS[0]}
-WEIGHT=${ARGS[1]:-8.0}
-CFG=${CFG:-vit_b16_ep100_ctxv1}
-SHOTS=16
+# Runs: $OUTPUT/base2new/test_$SUB/DATASET/shots_16_WEIGHT/$TRAINER/$CFG/seed<S>; SUB=base: the base classes.
+# WEIGHT (picks the training runs, default 8.0), CFG, SEEDS: scripts/kgcoop/common.sh
+source "$(dirname "$0")/common.sh" "$@"
 SUB=${SUB:-new}
-need_file "configs/datasets/${DATASET}.yaml" "dataset config"
-need_file "configs/trainers/${TRAINER}/${CFG}.yaml" "trainer config"
 
 for SEED in ${SEEDS:-1 2 3}; do
     COMMON_DIR=${DATASET}/shots_${SHOTS}_${WEIGHT}/${TRAINER}/${CFG}/seed${SEED}
@@ -30,9 +22,7 @@ for SEED in ${SEEDS:-1 2 3}; do
         --model-dir "$MODEL_DIR" \
         --load-epoch "$(max_epoch "configs/trainers/${TRAINER}/${CFG}.yaml")" \
         --eval-only \
-        TRAINER.KGCOOP.N_CTX 4 \
-        TRAINER.KGCOOP.CSC False \
-        TRAINER.KGCOOP.CLASS_TOKEN_POSITION end \
+        "${PROMPT_OPTS[@]}" \
         DATASET.NUM_SHOTS "$SHOTS" \
         DATASET.SUBSAMPLE_CLASSES "$SUB"
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
 # KgCoOp_PLPP. Base-to-new: evaluate each seed's trained prompt on the new classes (SUB=base: base classes).
 # Usage: DATA=/path/to/datasets bash scripts/kgcoop_plpp/base2new_test.sh DATASET [WEIGHT] [--force]
-# Details, WEIGHT, CFG, SEEDS and the other environment variables: scripts/kgcoop/base2new_test.sh
+# Details: scripts/kgcoop/base2new_test.sh; WEIGHT, CFG, SEEDS: scripts/kgcoop/common.sh
 TRAINER=KgCoOp_PLPP METHOD_SCRIPTS=scripts/kgcoop_plpp exec bash "$(dirname "$0")/../kgcoop/base2new_test.sh" "$@"
