@@ -2,6 +2,7 @@
 import math
 import os
 
+import pytest
 import torch
 
 from toolkit import interpret
@@ -26,7 +27,20 @@ def test_words_as_context_read_back_as_those_words(tmp_path, clip_checkpoint, ca
     assert "nearest words: a photo of a" in out
     assert "p1  a (1.000)" in out
     perplexity = float(out.split("perplexity under CLIP's LM head: ")[1].split(" ")[0])
-    assert 1 < perplexity < 49408 * 10 and math.isfinite(perplexity)
+    assert perplexity == pytest.approx(text_perplexity(model.float(), "a photo of a"), abs=0.05)
+
+
+def text_perplexity(model, text):
+    """exp(mean NLL) of the words of ``text`` under h E^T, with h from CLIP's own text tower:
+    a context equal to the words' embeddings must read exactly as the text itself."""
+    tokens = clip.tokenize(text)
+    n_words = int(tokens.argmax(-1)) - 1
+    with torch.no_grad():
+        x = model.token_embedding(tokens) + model.positional_embedding
+        states = model.ln_final(model.transformer(x.permute(1, 0, 2)).permute(1, 0, 2))
+        log_probs = torch.log_softmax(states[0, :n_words] @ model.token_embedding.weight.t(), dim=-1)
+        nll = -log_probs.gather(-1, tokens[0, 1 : 1 + n_words, None]).mean()
+    return math.exp(nll)
 
 
 def test_class_specific_contexts_are_read_per_class(tmp_path, clip_checkpoint, capsys):
