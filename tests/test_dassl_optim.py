@@ -1,9 +1,11 @@
 """dassl.optim: optimisers and Dassl's per-epoch LR schedules, including resuming mid-run.
 
-Expected LRs are hard-coded from the contract's formula (epoch 1 = WARMUP_CONS_LR, epoch 2 = LR,
-epoch k >= 2 = LR * (1 + cos(pi * (k - 2) / E)) / 2), not computed by the code under test.
+Expected LRs are computed here from the contract's formulas (written out below), not by the code
+under test: epoch 1 = WARMUP_CONS_LR, then LR * (1 + cos(pi * (k - 1 - W) / E)) / 2 for the
+epochs k > W after W warmup epochs.
 """
 import io
+import math
 import pickle
 
 import pytest
@@ -13,13 +15,18 @@ import torch.nn as nn
 from dassl.config import get_cfg_default
 from dassl.optim import build_lr_scheduler, build_optimizer
 
-# E = 5, LR 0.002, one constant warmup epoch at 1e-5 (the contract's example).
-COOP_E5 = [1e-5, 0.002, 0.0018090169943749475, 0.0013090169943749475, 0.0006909830056250527]
-# E = 10, LR 0.0035 (a MaPLe setting).
-MAPLE_E10 = [
-    1e-5, 0.0035, 0.0034143489035165188, 0.0031657797401561582, 0.002778624191511828,
-    0.002290779740156158, 0.00175, 0.0012092202598438422, 0.0007213758084881723, 0.00033422025984384217,
-]  # fmt: skip
+
+def cosine(lr: float, max_epoch: int, epoch: int, warmup: int = 0) -> float:
+    """The cosine schedule's LR in (1-based) ``epoch``, restarted after ``warmup`` epochs."""
+    return lr * (1 + math.cos(math.pi * (epoch - 1 - warmup) / max_epoch)) / 2
+
+
+def constant_warmup_cosine(lr: float, max_epoch: int, warmup_lr: float = 1e-5) -> list:
+    """CoOp's schedule: one constant warmup epoch, then the cosine counted from the warmup's end."""
+    return [warmup_lr] + [cosine(lr, max_epoch, k, warmup=1) for k in range(2, max_epoch + 1)]
+
+
+COOP_E5 = constant_warmup_cosine(0.002, 5)  # the contract's example
 
 
 def optim_cfg(**values):
@@ -52,26 +59,30 @@ def epoch_lrs(optimizer, scheduler, epochs):
     return lrs
 
 
-@pytest.mark.parametrize("max_epoch,lr,expected", [(5, 0.002, COOP_E5), (10, 0.0035, MAPLE_E10)])
-def test_constant_warmup_cosine_matches_dassl(max_epoch, lr, expected):
+@pytest.mark.parametrize("max_epoch,lr", [(5, 0.002), (10, 0.0035)])  # CoOp's example, a MaPLe setting
+def test_constant_warmup_cosine_matches_dassl(max_epoch, lr):
     _, optimizer, scheduler = build(coop_cfg(max_epoch, lr))
-    assert epoch_lrs(optimizer, scheduler, max_epoch) == pytest.approx(expected, rel=1e-12)
+    lrs = epoch_lrs(optimizer, scheduler, max_epoch)
+    assert lrs == pytest.approx(constant_warmup_cosine(lr, max_epoch), rel=1e-12)
+    assert lrs[1] == lr  # the cosine restarts at the full LR after the warmup epoch
 
 
 def test_linear_warmup_cosine_matches_dassl():
     # Two linear warmup epochs from 1e-5: min_lr, LR * 1/2, then the cosine from LR.
     cfg = optim_cfg(LR=0.01, MAX_EPOCH=6, LR_SCHEDULER="cosine", WARMUP_EPOCH=2, WARMUP_TYPE="linear")
     _, optimizer, scheduler = build(cfg)
-    assert epoch_lrs(optimizer, scheduler, 6) == pytest.approx([1e-5, 0.005, 0.01, 0.009330127018922194, 0.0075, 0.005])
+    expected = [1e-5, 0.01 / 2] + [cosine(0.01, 6, k, warmup=2) for k in range(3, 7)]
+    assert epoch_lrs(optimizer, scheduler, 6) == pytest.approx(expected, rel=1e-12)
 
 
 def test_warmup_without_recount_matches_dassl():
-    # The cosine is started at step WARMUP_EPOCH, continued by torch's recursive formula.
+    # The cosine is not restarted: it takes over at step 1 from LR and continues with torch's
+    # recursive formula lr_t = lr_{t-1} * (1 + cos(pi t / E)) / (1 + cos(pi (t - 1) / E)).
     cfg = coop_cfg()
     cfg.WARMUP_RECOUNT = False
     _, optimizer, scheduler = build(cfg)
-    expected = [1e-5, 0.002, 0.0014472135954999579, 0.0007639320225002103, 0.0002111456180001683]
-    assert epoch_lrs(optimizer, scheduler, 5) == pytest.approx(expected)
+    expected = [1e-5] + [0.002 * (1 + math.cos(math.pi * (k - 1) / 5)) / (1 + math.cos(math.pi / 5)) for k in range(2, 6)]
+    assert epoch_lrs(optimizer, scheduler, 5) == pytest.approx(expected, rel=1e-12)
 
 
 @pytest.mark.parametrize(
