@@ -16,188 +16,31 @@ This module needs only Pillow, NumPy and SciPy (no torch, no Dassl).
 import argparse
 import csv
 import hashlib
-import json
-import math
 import os
 import os.path as osp
-import random
 import sys
-from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageDraw
 from scipy.io import savemat
 
-IMAGE_SIZE = 32
-DEFAULT_IMAGES_PER_CLASS = (6, 2, 4)  # train, val, test
-VARIANT_IMAGES_PER_CLASS = 4
-
-COLOURS = {
-    "red": (220, 30, 30),
-    "green": (30, 170, 40),
-    "blue": (30, 60, 220),
-    "yellow": (235, 200, 20),
-    "magenta": (200, 40, 200),
-    "cyan": (20, 200, 210),
-    "orange": (240, 130, 20),
-    "brown": (110, 60, 30),
-}
-SHAPES = ["circle", "square", "triangle", "cross", "diamond", "ring"]
-
-# The first lines of ImageNet's classnames.txt that the ImageNet fixtures use (sorted by wnid).
-IMAGENET_CLASSES = [
-    ("n01440764", "tench"),
-    ("n01443537", "goldfish"),
-    ("n01484850", "great white shark"),
-    ("n01491361", "tiger shark"),
-    ("n01494475", "hammerhead shark"),
-    ("n01496331", "electric ray"),
-    ("n01498041", "stingray"),
-    ("n01514668", "rooster"),
-    ("n01514859", "hen"),
-    ("n01518878", "ostrich"),
-    ("n01531178", "goldfinch"),
-    ("n01534433", "junco"),
-]
-
-
-@dataclass
-class FixtureInfo:
-    """What a fixture holds, as the dataset class should report it after loading."""
-
-    name: str  # fixture and config name, e.g. "oxford_pets"
-    dataset_name: str  # DATASET.NAME, e.g. "OxfordPets"
-    dataset_dir: str  # absolute folder written
-    classnames: List[str]  # class names of the labels present, in label order
-    labels: List[int]  # labels present, sorted
-    sizes: Dict[str, int]  # images per split ("test" only for the ImageNet variants)
-    has_split_file: bool = False
-    extra: Dict[str, str] = field(default_factory=dict)  # other files written, by role
-
-
-# ---------------------------------------------------------------------------------------------
-# Small writers
-# ---------------------------------------------------------------------------------------------
-
-
-def look_of(look: int) -> Tuple[str, str]:
-    """(colour name, shape) of look number ``look``; looks 0..47 are all different."""
-    colour = list(COLOURS)[look % len(COLOURS)]
-    return colour, SHAPES[(look // len(COLOURS) + look) % len(SHAPES)]
-
-
-def draw_shape(image: Image.Image, shape: str, colour: Tuple[int, int, int], half: int, rng: random.Random) -> None:
-    """Draw ``shape`` (circle, square, triangle, cross, diamond, ring or star) of half-size
-    ``half`` in ``colour`` at a random place of ``image``."""
-    width, height = image.size
-    cx, cy = rng.randint(half + 1, width - half - 2), rng.randint(half + 1, height - half - 2)
-    box = (cx - half, cy - half, cx + half, cy + half)
-    draw = ImageDraw.Draw(image)
-    if shape == "circle":
-        draw.ellipse(box, fill=colour)
-    elif shape == "square":
-        draw.rectangle(box, fill=colour)
-    elif shape == "triangle":
-        draw.polygon([(cx, cy - half), (cx - half, cy + half), (cx + half, cy + half)], fill=colour)
-    elif shape == "cross":
-        bar = max(2, half // 3)
-        draw.rectangle((cx - half, cy - bar, cx + half, cy + bar), fill=colour)
-        draw.rectangle((cx - bar, cy - half, cx + bar, cy + half), fill=colour)
-    elif shape == "diamond":
-        draw.polygon([(cx, cy - half), (cx + half, cy), (cx, cy + half), (cx - half, cy)], fill=colour)
-    elif shape == "ring":
-        draw.ellipse(box, outline=colour, width=max(2, half // 3))
-    elif shape == "star":  # outer and inner vertices alternate
-        turn = rng.uniform(0, 2 * math.pi / 5)
-        points = [
-            (cx + r * math.cos(turn + k * math.pi / 5), cy + r * math.sin(turn + k * math.pi / 5))
-            for k, r in enumerate([half, half * 0.45] * 5)
-        ]
-        draw.polygon(points, fill=colour)
-    else:
-        raise ValueError(f"unknown shape {shape!r}")
-
-
-def draw_image(path: str, look: int) -> None:
-    """A small JPEG (or PNG, by extension) whose colour and shape are fixed by ``look``.
-
-    Size, position and background vary with the path, so images of a class differ.
-    """
-    rng = random.Random(hashlib.md5(path.encode()).hexdigest())
-    shade = rng.randint(200, 245)
-    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), (shade, shade, shade))
-    colour_name, shape = look_of(look)
-    draw_shape(image, shape, COLOURS[colour_name], rng.randint(8, 12), rng)
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    image.save(path, quality=90)
-
-
-def write_text(path: str, lines: Sequence[str], newline: str = "\n") -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, "w", newline="") as f:
-        f.write("".join(line + newline for line in lines))
-
-
-def write_json(path: str, obj) -> None:
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(obj, f, indent=4)
-
-
-def write_split_file(path: str, splits: Dict[str, List[Tuple[str, int, str]]]) -> None:
-    """CoOp's split file: {"train"|"val"|"test": [[relative path, label, classname], ...]}."""
-    write_json(path, {name: [list(item) for item in splits[name]] for name in ("train", "val", "test")})
-
-
-def cut(items: Sequence, images_per_class: Tuple[int, int, int]) -> Dict[str, list]:
-    """Split one class's items into train / val / test by the given counts."""
-    n_train, n_val, _ = images_per_class
-    return {
-        "train": list(items[:n_train]),
-        "val": list(items[n_train : n_train + n_val]),
-        "test": list(items[n_train + n_val :]),
-    }
-
-
-def imagenet_classnames() -> List[Tuple[str, str]]:
-    """1000 (wnid, name) lines: the real first lines, then made-up wnids that sort after them."""
-    filler = [(f"n9{index:07d}", f"imagenet class {index}") for index in range(len(IMAGENET_CLASSES), 1000)]
-    return IMAGENET_CLASSES + filler
-
-
-def write_imagenet_classnames(dataset_dir: str) -> List[Tuple[str, str]]:
-    classnames = imagenet_classnames()
-    write_text(osp.join(dataset_dir, "classnames.txt"), [f"{wnid} {name}" for wnid, name in classnames])
-    return classnames
-
-
-class _Builder:
-    """Collects the images of a fixture split by split, drawing each one."""
-
-    def __init__(self, dataset_dir: str):
-        self.dataset_dir = dataset_dir
-        self.splits: Dict[str, List[Tuple[str, int, str]]] = {"train": [], "val": [], "test": []}
-
-    def add(self, split: str, relpath: str, prefix: str, label: int, classname: str, look: int) -> None:
-        """Draw ``<dataset_dir>/<prefix>/<relpath>`` and list it in ``split`` as (relpath, label, classname)."""
-        draw_image(osp.join(self.dataset_dir, prefix, relpath), look)
-        self.splits[split].append((relpath, label, classname))
-
-    def info(self, name: str, dataset_name: str, has_split_file: bool, **extra: str) -> FixtureInfo:
-        names = {label: classname for split in self.splits.values() for _, label, classname in split}
-        # The classes a dataset reports are those of train_x (the test data for the variants).
-        labels = sorted({label for _, label, _ in self.splits.get("train") or self.splits["test"]})
-        return FixtureInfo(
-            name=name,
-            dataset_name=dataset_name,
-            dataset_dir=self.dataset_dir,
-            classnames=[names[label] for label in labels],
-            labels=labels,
-            sizes={split: len(items) for split, items in self.splits.items()},
-            has_split_file=has_split_file,
-            extra=dict(extra),
-        )
+from .fixture_writing import (
+    DEFAULT_IMAGES_PER_CLASS,
+    FixtureBuilder,
+    FixtureInfo,
+    cut,
+    write_json,
+    write_split_file,
+    write_text,
+)
+from .imagenet_fixtures import (
+    write_imagenet,
+    write_imagenet_a,
+    write_imagenet_r,
+    write_imagenet_sketch,
+    write_imagenetv2,
+)
+from .shapes import IMAGE_SIZE, draw_image, look_of
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,7 +64,7 @@ def _folder_dataset(
     """
 
     def write(root: str, split_file_wanted: bool, images_per_class: Tuple[int, int, int]) -> FixtureInfo:
-        builder = _Builder(osp.join(root, dataset_folder))
+        builder = FixtureBuilder(osp.join(root, dataset_folder))
         for label, (folder, classname) in enumerate(classes):
             files = [f"{folder}/{file_name(folder, index)}" for index in range(1, sum(images_per_class) + 1)]
             for split, relpaths in cut(files, images_per_class).items():
@@ -311,7 +154,7 @@ def write_oxford_pets(root: str, split_file_wanted: bool, images_per_class: Tupl
         ("beagle", 2),
         ("Bengal", 1),
     ]
-    builder = _Builder(osp.join(root, "oxford_pets"))
+    builder = FixtureBuilder(osp.join(root, "oxford_pets"))
     trainval_lines, test_lines = [], []
     breed_ids = {1: 0, 2: 0}
     for label, (breed, species) in enumerate(breeds):
@@ -351,7 +194,7 @@ def write_stanford_cars(root: str, split_file_wanted: bool, images_per_class: Tu
         ("Acura TL Type-S 2008", "2008 Acura TL Type-S"),
         ("Acura TSX Sedan 2012", "2012 Acura TSX Sedan"),
     ]
-    builder = _Builder(osp.join(root, "stanford_cars"))
+    builder = FixtureBuilder(osp.join(root, "stanford_cars"))
     n_train, n_val, n_test = images_per_class
     # (file name, 1-based class), classes interleaved as in the real lists
     trainval = [(f"{i + 1:05d}.jpg", i % len(models) + 1) for i in range((n_train + n_val) * len(models))]
@@ -388,7 +231,7 @@ def write_oxford_flowers(root: str, split_file_wanted: bool, images_per_class: T
         4: "sweet pea",
         5: "english marigold",
     }
-    builder = _Builder(osp.join(root, "oxford_flowers"))
+    builder = FixtureBuilder(osp.join(root, "oxford_flowers"))
     order = [3, 1, 5, 2, 4]  # label order in imagelabels.mat is not sorted
     mat_labels = [order[index % len(order)] for index in range(sum(images_per_class) * len(order))]
     files_by_class = {cat: [] for cat in names}
@@ -409,7 +252,7 @@ def write_fgvc_aircraft(root: str, split_file_wanted: bool, images_per_class: Tu
     """The ``data/`` folder of fgvc-aircraft-2013b: raw txt lists only (CoOp has no split file)."""
     variants = ["707-320", "A340-500", "Cessna 172", "F/A-18", "DHC-8-100"]  # file order, not sorted
     families = ["Boeing 707", "A340", "Cessna 172", "F/A-18", "DHC-8"]
-    builder = _Builder(osp.join(root, "fgvc_aircraft"))
+    builder = FixtureBuilder(osp.join(root, "fgvc_aircraft"))
     lines = {"train": [], "val": [], "test": []}
     image_id = 1000000
     for label, variant in enumerate(variants):
@@ -444,7 +287,7 @@ def write_sun397(root: str, split_file_wanted: bool, images_per_class: Tuple[int
         ("b/bamboo_forest", "bamboo_forest"),
         ("c/car_interior/frontseat", "frontseat car_interior"),
     ]
-    builder = _Builder(osp.join(root, "sun397"))
+    builder = FixtureBuilder(osp.join(root, "sun397"))
     training, testing = [], []
     for label, (category, classname) in enumerate(categories):
         files = [
@@ -473,7 +316,7 @@ def write_ucf101(root: str, split_file_wanted: bool, images_per_class: Tuple[int
         ("PlayingDaf", "Playing_Daf"),
         ("YoYo", "Yo_Yo"),
     ]
-    builder = _Builder(osp.join(root, "ucf101"))
+    builder = FixtureBuilder(osp.join(root, "ucf101"))
     n_train, n_val, n_test = images_per_class
     trainlist, testlist = [], []
     for label, (action, folder) in enumerate(actions):
@@ -504,128 +347,12 @@ def write_ucf101(root: str, split_file_wanted: bool, images_per_class: Tuple[int
     return builder.info("ucf101", "UCF101", split_file_wanted)
 
 
-def write_imagenet(
-    root: str, split_file_wanted: bool, images_per_class: Tuple[int, int, int], flat_val: bool = False
-) -> FixtureInfo:
-    """``images/train/<wnid>/`` and ``images/val/<wnid>/`` with the same wnids, and classnames.txt.
-
-    ``flat_val`` writes the val images as the official archive does (all in ``images/val/``) plus
-    Kaggle's ``LOC_val_solution.csv``, to exercise re-foldering.
-    """
-    builder = _Builder(osp.join(root, "imagenet"))
-    classnames = write_imagenet_classnames(builder.dataset_dir)
-    n_train, _, n_test = images_per_class
-    solution_rows = []
-    val_index = 0
-    for label, (wnid, classname) in enumerate(classnames[:5]):
-        for index in range(1, n_train + 1):
-            builder.add("train", f"train/{wnid}/{wnid}_{index}.JPEG", "images", label, classname, look=label)
-        for _ in range(n_test):
-            val_index += 1
-            stem = f"ILSVRC2012_val_{val_index:08d}"
-            relpath = f"val/{stem}.JPEG" if flat_val else f"val/{wnid}/{stem}.JPEG"
-            builder.add("test", relpath, "images", label, classname, look=label)
-            solution_rows.append([stem, f"{wnid} 10 10 20 20"])
-    builder.splits["val"] = list(builder.splits["test"])
-    extra = {}
-    if flat_val:
-        extra["val_solution"] = osp.join(builder.dataset_dir, "LOC_val_solution.csv")
-        with open(extra["val_solution"], "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["ImageId", "PredictionString"])
-            writer.writerows(solution_rows)
-    return builder.info("imagenet", "ImageNet", False, **extra)
-
-
-def _variant(
-    name: str,
-    dataset_name: str,
-    dataset_folder: str,
-    image_folder: str,
-    wnids: Sequence[str],
-    file_name: Callable[[int], str],
-    readme: bool,
-) -> Callable:
-    """Writer for the test-only variants with ``<image_folder>/<wnid>/`` class folders."""
-
-    def write(root: str, split_file_wanted: bool, images_per_class: Tuple[int, int, int]) -> FixtureInfo:
-        builder = _Builder(osp.join(root, dataset_folder))
-        classnames = write_imagenet_classnames(builder.dataset_dir)
-        name_of = dict(classnames)
-        look_by_wnid = {wnid: index for index, (wnid, _) in enumerate(classnames)}
-        for label, wnid in enumerate(sorted(wnids)):
-            for index in range(VARIANT_IMAGES_PER_CLASS):
-                builder.add(
-                    "test", f"{wnid}/{file_name(index)}", image_folder, label, name_of[wnid], look=look_by_wnid[wnid]
-                )
-        if readme:
-            write_text(
-                osp.join(builder.dataset_dir, image_folder, "README.txt"),
-                ["This archive holds one folder per class (wnid)."],
-            )
-        builder.splits = {"test": builder.splits["test"]}
-        return builder.info(name, dataset_name, False)
-
-    return write
-
-
-write_imagenet_sketch = _variant(
-    "imagenet_sketch",
-    "ImageNetSketch",
-    "imagenet-sketch",
-    "images",
-    ["n01440764", "n01443537", "n01484850"],
-    lambda i: f"sketch_{i}.JPEG",
-    readme=False,
-)
-write_imagenet_a = _variant(
-    "imagenet_a",
-    "ImageNetA",
-    "imagenet-adversarial",
-    "imagenet-a",
-    ["n01498041", "n01531178", "n01534433"],  # ImageNet-A's first wnids
-    lambda i: f"0.00{i}116_digital clock _ digital clock_0.86566{i}.jpg",  # names contain spaces
-    readme=True,
-)
-write_imagenet_r = _variant(
-    "imagenet_r",
-    "ImageNetR",
-    "imagenet-rendition",
-    "imagenet-r",
-    ["n01443537", "n01484850", "n01494475"],  # ImageNet-R's first wnids (not A's)
-    lambda i: f"{['art', 'cartoon'][i % 2]}_{i}.jpg",
-    readme=True,
-)
-
-
-def write_imagenetv2(root: str, split_file_wanted: bool, images_per_class: Tuple[int, int, int]) -> FixtureInfo:
-    """All 1000 numeric folders (most empty); the folder number is the label."""
-    builder = _Builder(osp.join(root, "imagenetv2"))
-    classnames = write_imagenet_classnames(builder.dataset_dir)
-    image_dir = osp.join(builder.dataset_dir, "imagenetv2-matched-frequency-format-val")
-    for label in range(1000):
-        os.makedirs(osp.join(image_dir, str(label)), exist_ok=True)
-    for label in (0, 1, 2, 3, 999):
-        for index in range(VARIANT_IMAGES_PER_CLASS):
-            file_name = hashlib.sha1(f"{label}-{index}".encode()).hexdigest() + ".jpeg"
-            builder.add(
-                "test",
-                f"{label}/{file_name}",
-                "imagenetv2-matched-frequency-format-val",
-                label,
-                classnames[label][1],
-                look=label,
-            )
-    builder.splits = {"test": builder.splits["test"]}
-    return builder.info("imagenetv2", "ImageNetV2", False)
-
-
 def write_custom(root: str, split_file_wanted: bool, images_per_class: Tuple[int, int, int]) -> FixtureInfo:
     """An ImageFolder tree for ``configs/datasets/custom.yaml`` plus the same images as ``labels.csv``.
 
     No split file: CustomDataset makes it on first use. Class names say what the images show.
     """
-    builder = _Builder(osp.join(root, "custom_example"))
+    builder = FixtureBuilder(osp.join(root, "custom_example"))
     classes = ["_".join(look_of(look)) for look in range(5)]  # red_circle, green_square, ...
     rows = []
     # Labels follow the sorted folder names, as in CustomDataset.

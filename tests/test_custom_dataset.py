@@ -10,7 +10,8 @@ import pytest
 import datasets
 from dassl.config import get_cfg_default
 from dassl.data.datasets import build_dataset
-from testing.dataset_fixtures import build_fixture, draw_image
+from testing.dataset_fixtures import build_fixture
+from testing.shapes import draw_image
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 EXAMPLE_CONFIG = osp.join(REPO, "configs", "datasets", "custom.yaml")
