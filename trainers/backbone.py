@@ -10,7 +10,7 @@
 """
 import os
 import warnings
-from typing import List, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -23,6 +23,8 @@ with warnings.catch_warnings():  # clip imports pkg_resources, deprecated in set
 
 CHECKPOINT_ENV = "CLIP_CHECKPOINT"
 CLIP_CACHE_DIR = os.path.expanduser("~/.cache/clip")
+# before_block(index, x): the input of block ``index`` [L, N, d] made from the previous output.
+BlockHook = Callable[[int, torch.Tensor], torch.Tensor]
 # Keys every CLIP state dict has; used to tell a CLIP checkpoint from any other file.
 _CLIP_KEYS = ("token_embedding.weight", "positional_embedding", "text_projection", "ln_final.weight")
 
@@ -102,24 +104,32 @@ class TextEncoder(nn.Module):
         self.text_projection = clip_model.text_projection
         self.dtype = clip_model.dtype
 
-    def forward(self, prompts: torch.Tensor, tokenized_prompts: torch.Tensor, trim: bool = True) -> torch.Tensor:
+    def forward(self, prompts: torch.Tensor, tokenized_prompts: torch.Tensor, trim: bool = True,
+                before_block: Optional[BlockHook] = None) -> torch.Tensor:
         """prompts [N, 77, d] and their token ids [N, 77] -> features [N, embed_dim].
 
         With ``trim`` only the first (longest EOT position + 1) tokens are computed; the result
-        is the same up to floating-point rounding, since attention is causal.
+        is the same up to floating-point rounding, since attention is causal. ``before_block``:
+        see ``run_transformer``.
         """
         eot = tokenized_prompts.argmax(dim=-1)
         length = int(eot.max()) + 1 if trim else prompts.shape[1]
         x = prompts[:, :length] + self.positional_embedding[:length].type(self.dtype)
-        x = self.run_transformer(x)
+        x = self.run_transformer(x, before_block)
         x = self.ln_final(x).type(self.dtype)
         return x[torch.arange(x.shape[0], device=x.device), eot] @ self.text_projection
 
-    def run_transformer(self, x: torch.Tensor) -> torch.Tensor:
-        """CLIP's residual attention blocks on [N, L, d] with a causal mask sized to L."""
+    def run_transformer(self, x: torch.Tensor, before_block: Optional[BlockHook] = None) -> torch.Tensor:
+        """CLIP's residual attention blocks on [N, L, d] with a causal mask sized to L.
+
+        ``before_block(index, x)``, when given, returns the input of block ``index`` from the
+        previous block's output x [L, N, d] (deep prompting replaces prompt positions there).
+        """
         mask = causal_mask(x.shape[1], x.dtype, x.device)
         x = x.permute(1, 0, 2)  # NLD -> LND, CLIP's layout
-        for block in self.transformer.resblocks:
+        for index, block in enumerate(self.transformer.resblocks):
+            if before_block is not None:
+                x = before_block(index, x)
             h = block.ln_1(x)
             x = x + block.attn(h, h, h, need_weights=False, attn_mask=mask)[0]
             x = x + block.mlp(block.ln_2(x))
