@@ -148,11 +148,13 @@ def readable_classnames(classnames: Sequence[str]) -> List[str]:
 
 
 @torch.no_grad()
-def encode_class_prompts(clip_model: CLIP, classnames: Sequence[str], templates: Sequence[str], chunk_size: int = 1000) -> torch.Tensor:
+def encode_class_prompts(clip_model: CLIP, classnames: Sequence[str], templates: Sequence[str], chunk_size: int = 1000,
+                         unit_per_template: bool = True) -> torch.Tensor:
     """Unit-norm text features per class, averaged over templates (zero-shot classifiers).
 
     Prompts are encoded ``chunk_size`` at a time with the trimmed text encoder, so a
-    1000-class, many-template ensemble fits in memory.
+    1000-class, many-template ensemble fits in memory. With ``unit_per_template`` False the raw
+    features are averaged and normalised once (PromptSRC's ensemble).
     """
     text_encoder = TextEncoder(clip_model)
     device = clip_model.positional_embedding.device
@@ -164,6 +166,6 @@ def encode_class_prompts(clip_model: CLIP, classnames: Sequence[str], templates:
             text_encoder(clip_model.token_embedding(chunk).type(clip_model.dtype), chunk)
             for chunk in tokens.split(chunk_size)
         ])
-        mean = mean + features / features.norm(dim=-1, keepdim=True)
+        mean = mean + (features / features.norm(dim=-1, keepdim=True) if unit_per_template else features)
     mean = mean / len(templates)
     return mean / mean.norm(dim=-1, keepdim=True)
