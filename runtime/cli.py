@@ -126,11 +126,14 @@ def main(args: argparse.Namespace) -> None:
             raise ValueError("--eval-only needs --model-dir (the training output folder) and usually --load-epoch")
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
         trainer.test()
-        mark_finished(cfg.OUTPUT_DIR, "eval")
+        mark_finished(cfg.OUTPUT_DIR, "eval", classnames=list(trainer.dm.dataset.classnames),
+                      model_dir=os.path.abspath(args.model_dir) if args.model_dir else None, load_epoch=args.load_epoch)
         return
     if not args.no_train:
         trainer.train()
-        mark_finished(cfg.OUTPUT_DIR, "train")
+        # The final test used the last epoch's weights, or model-best (load_epoch None).
+        last = cfg.OPTIM.MAX_EPOCH if cfg.TEST.FINAL_MODEL == "last_step" else None
+        mark_finished(cfg.OUTPUT_DIR, "train", classnames=list(trainer.dm.dataset.classnames), load_epoch=last)
 
 
 def run(argv: Sequence[str]) -> None:

@@ -69,10 +69,22 @@ def write_run_record(cfg, output_dir: str, engine: str, clip_checkpoint: Optiona
 FINISHED_MARKER = "finished.json"
 
 
-def mark_finished(output_dir: str, mode: str) -> None:
-    """Record that the run in ``output_dir`` completed; scripts skip folders that have it."""
+def mark_finished(output_dir: str, mode: str, **facts) -> None:
+    """Record that the run in ``output_dir`` completed; scripts skip folders that have it.
+
+    ``facts`` (JSON values) are what using the run later needs without its dataset: its class
+    names and which checkpoint its evaluation used (``toolkit.predict`` reads them).
+    """
     with open(os.path.join(output_dir, FINISHED_MARKER), "w") as f:
-        json.dump({"mode": mode, "finished": datetime.now().isoformat(timespec="seconds")}, f)
+        json.dump({"mode": mode, "finished": datetime.now().isoformat(timespec="seconds"), **facts}, f)
+
+
+def read_finished(output_dir: str) -> dict:
+    """The finished marker's record; empty when the run did not finish."""
+    if not is_finished(output_dir):
+        return {}
+    with open(os.path.join(output_dir, FINISHED_MARKER)) as f:
+        return json.load(f)
 
 
 def is_finished(output_dir: str) -> bool:
