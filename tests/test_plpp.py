@@ -121,3 +121,37 @@ def test_invalid_settings_are_rejected(tensors):
         PerplexityRegularizer(embedding, label="fuzzy")
     with pytest.raises(ValueError, match="temperatures"):
         PerplexityRegularizer(embedding, tau_label=0)
+
+
+@pytest.mark.parametrize("label", ["soft", "hard"])
+def test_chunked_class_specific_context_equals_one_piece(label, monkeypatch):
+    """Class-specific contexts (one per class) scored a few positions at a time give the losses,
+    top-k words and gradients of the [S, M, V] similarities and [S, M, K, d] LM-head words
+    computed in one piece."""
+    import trainers.plpp as plpp
+
+    gen = torch.Generator().manual_seed(1)
+    embedding = torch.randn(V, D, generator=gen)
+    ctx = torch.randn(7, M, D, generator=gen, requires_grad=True)
+    states = torch.randn(7, M, D, generator=gen, requires_grad=True)
+
+    def run(chunk_bytes):
+        monkeypatch.setattr(plpp, "SIMILARITY_CHUNK_BYTES", chunk_bytes)
+        reg = PerplexityRegularizer(embedding, topk=5, label=label)
+        terms = reg(ctx, states)
+        return reg, terms, torch.autograd.grad(terms.ppl + terms.inv, [ctx, states])
+
+    # 3 positions' similarities (and 3 positions' words) per chunk: 28 positions, the last chunk short.
+    reg, chunked, chunked_grads = run(3 * V * 4)
+    assert reg.similarity_chunk == 3
+    values, words = reg.similarity(ctx)
+    direct_values, direct_words = cosine(ctx, embedding).topk(5, dim=-1)
+    assert torch.equal(words, direct_words)
+    assert torch.allclose(values, direct_values, atol=1e-6)
+
+    reg, whole, whole_grads = run(2**40)
+    assert reg.similarity_chunk >= 7 * M
+    assert torch.allclose(chunked.ppl, whole.ppl, atol=1e-6) and torch.allclose(chunked.inv, whole.inv, atol=1e-6)
+    for a, b in zip(chunked_grads, whole_grads):
+        assert torch.allclose(a, b, atol=1e-6)
+        assert a.abs().sum() > 0

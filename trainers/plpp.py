@@ -29,6 +29,7 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
 
 from dassl.engine import TRAINER_REGISTRY
 from dassl.metrics import compute_accuracy
@@ -36,6 +37,9 @@ from dassl.metrics import compute_accuracy
 from .coop import CoOp, load_clip_to_cpu
 
 LABEL_KINDS = ("soft", "hard")
+# Top-k similarities and LM-head words are computed for this many bytes of fp32 values at a time
+# (a chunk of positions' [V] similarities, or their [K, d] word embeddings).
+SIMILARITY_CHUNK_BYTES = 64 * 2**20
 
 
 def extend_cfg(cfg) -> None:
@@ -96,24 +100,45 @@ class PerplexityRegularizer(nn.Module):
         self.tau_label = tau_label
         self.tau_lm = tau_lm
         self.detach_teacher = detach_teacher
+        self.similarity_chunk = max(1, SIMILARITY_CHUNK_BYTES // (4 * embedding.shape[0]))  # positions
 
     def similarity(self, ctx: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Cosine similarity of each context vector with the vocabulary, restricted to its top-k.
 
         Returns the similarities [S, M, K] and the word ids [S, M, K] (None for the full
         vocabulary, K = V), sorted from the most similar word.
+
+        With top-k, the [S, M, V] similarities are never held at once: they are computed and cut
+        to their top k for ``similarity_chunk`` positions at a time (class-specific contexts on
+        1000 classes would otherwise hold 3.2 GB in fp32, and as much again for its gradient).
+        Each row is computed as in one piece, so the result is the same.
         """
-        sim = F.normalize(ctx.float(), dim=-1) @ self.unit_embedding.t()
+        unit_ctx = F.normalize(ctx.float(), dim=-1)
         if not self.topk:
-            return sim, None
-        return sim.topk(self.topk, dim=-1)
+            return unit_ctx @ self.unit_embedding.t(), None
+        rows = unit_ctx.flatten(0, -2)
+        top = [(chunk @ self.unit_embedding.t()).topk(self.topk, dim=-1) for chunk in rows.split(self.similarity_chunk)]
+        shape = (*ctx.shape[:-1], self.topk)
+        return torch.cat([t.values for t in top]).view(shape), torch.cat([t.indices for t in top]).view(shape)
 
     def lm_logits(self, states: torch.Tensor, word_ids: Optional[torch.Tensor]) -> torch.Tensor:
-        """The training-free LM head h E^T, evaluated on the given words only (or all of them)."""
+        """The training-free LM head h E^T, evaluated on the given words only (or all of them).
+
+        On the top-k words, each position needs its own k rows of E ([S, M, K, d]: 1 GB for
+        class-specific contexts on 1000 classes). They are gathered a chunk of positions at a
+        time and gathered again in the backward pass instead of being kept for it.
+        """
         states = states.float()
         if word_ids is None:
             return states @ self.embedding.t()
-        return torch.einsum("smd,smkd->smk", states, self.embedding[word_ids])
+        chunk = max(1, SIMILARITY_CHUNK_BYTES // (4 * word_ids.shape[-1] * self.embedding.shape[1]))
+        rows = zip(states.flatten(0, -2).split(chunk), word_ids.flatten(0, -2).split(chunk))
+        logits = [checkpoint(self.selected_logits, h, ids, use_reentrant=False) for h, ids in rows]
+        return torch.cat(logits).view(word_ids.shape)
+
+    def selected_logits(self, states: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+        """h E_w^T for each position's own words: states [P, d], word_ids [P, K] -> [P, K]."""
+        return torch.einsum("pd,pkd->pk", states, self.embedding[word_ids])
 
     def forward(self, ctx: torch.Tensor, states: torch.Tensor) -> PerplexityTerms:
         with torch.autocast(ctx.device.type, enabled=False):  # the math is fp32 under amp too
