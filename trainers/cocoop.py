@@ -1,0 +1,237 @@
+"""CoCoOp: Conditional Context Optimization (Zhou et al., "Conditional Prompt Learning for
+Vision-Language Models", CVPR 2022, arXiv 2203.05557).
+
+CoOp's learned context plus a small meta-network on each image's features whose output shifts
+every context vector: the prompt "[SOS] p_1+pi(x) ... p_M+pi(x) [class name] . [EOS]" depends on
+the image, so every image needs its own text features for every class. Names follow the
+reference (``prompt_learner.ctx``, ``prompt_learner.meta_net.linear1/linear2``, ``token_prefix``,
+``token_suffix``; registered model ``prompt_learner``), so checkpoints move both ways between this
+repository and KaiyangZhou/CoOp.
+
+The reference's logits, cheaper: the reference encodes each image's class prompts in a Python
+loop at the full 77 tokens. Here the batch x classes sequences are encoded together, trimmed to
+the longest EOT position (the text transformer is causal), in chunks whose activations fit
+``TRAINER.COCOOP.TEXT_MEMORY_MB``; when training needs more than that, each chunk recomputes its
+activations in the backward pass instead of keeping them, so 1000 classes fit.
+"""
+from collections import OrderedDict
+from typing import List, Tuple
+
+import torch
+import torch.nn as nn
+from torch.utils.checkpoint import checkpoint
+
+from dassl.engine import TRAINER_REGISTRY
+
+from .backbone import TextEncoder
+from .plpp import PerplexityRegularized, captured_outputs
+from .prompting import PromptTrainer, class_prompts, initial_context
+
+PLPP_CONTEXTS = ("shifted", "shared")
+
+# Activation values held per token position, in units of the text width, per transformer layer:
+# kept for the backward pass (measured with frozen weights: about 19 in fp32), or alive at once
+# in a forward pass without gradients. Attention adds heads x length values per token.
+TRAINING_VALUES_PER_TOKEN = 20
+INFERENCE_VALUES_PER_TOKEN = 16
+
+
+def extend_cfg(cfg) -> None:
+    """Add CoCoOp's config node ``TRAINER.COCOOP`` (the reference's keys and defaults, plus two
+    documented keys of ours)."""
+    from yacs.config import CfgNode as CN
+
+    cfg.TRAINER.COCOOP = CN()
+    cfg.TRAINER.COCOOP.N_CTX = 16  # number of context vectors
+    cfg.TRAINER.COCOOP.CTX_INIT = ""  # initialization words, e.g. "a photo of a"
+    cfg.TRAINER.COCOOP.PREC = "fp16"  # fp16, fp32, amp or bf16
+    # [ours] Memory the text encoder's activations may use at once, in MiB: the batch x classes
+    # sequences are encoded in chunks that fit it (training beyond it recomputes activations in
+    # the backward pass). Changes speed and memory only, never the numbers.
+    cfg.TRAINER.COCOOP.TEXT_MEMORY_MB = 2048
+    # [ours] CoCoOp_PLPP only: which context the perplexity regulariser scores, "shifted" (each
+    # image's context p_m + pi(x)) or "shared" (the context p_m before the image shift).
+    cfg.TRAINER.COCOOP.PLPP_CONTEXT = "shifted"
+
+
+class PromptLearner(nn.Module):
+    """The learnable context, the meta-network that shifts it per image, and the frozen token
+    embeddings of the class prompts around it."""
+
+    def __init__(self, cfg, classnames, clip_model):
+        super().__init__()
+        cocoop = cfg.TRAINER.COCOOP
+        ctx_vectors, prompt_prefix = initial_context(clip_model, cocoop.CTX_INIT, cocoop.N_CTX)
+        n_ctx, ctx_dim = ctx_vectors.shape
+        print(f'Initial context: "{prompt_prefix}"')
+        print(f"Number of context words (tokens): {n_ctx}")
+        self.ctx = nn.Parameter(ctx_vectors)
+
+        vis_dim = clip_model.visual.output_dim
+        self.meta_net = nn.Sequential(OrderedDict([
+            ("linear1", nn.Linear(vis_dim, vis_dim // 16)),
+            ("relu", nn.ReLU(inplace=True)),
+            ("linear2", nn.Linear(vis_dim // 16, ctx_dim)),
+        ])).to(clip_model.dtype)  # fp16 with CLIP's fp16 weights (PREC fp16), as in the reference
+
+        prompts = class_prompts(clip_model, prompt_prefix, classnames)
+        # Saved with the checkpoint (the reference format) but skipped when loading, so that a
+        # prompt trained on some classes can be evaluated on others.
+        self.register_buffer("token_prefix", prompts.embedding[:, :1, :])  # SOS
+        self.register_buffer("token_suffix", prompts.embedding[:, 1 + n_ctx :, :])  # class name, ".", EOS
+
+        self.n_cls = len(classnames)
+        self.n_ctx = n_ctx
+        self.tokenized_prompts = prompts.tokens
+        self.name_lens = prompts.name_lens
+
+    def shifted_context(self, im_features: torch.Tensor) -> torch.Tensor:
+        """Each image's context, ctx + meta_net(image features): [batch, n_ctx, d]."""
+        return self.ctx.unsqueeze(0) + self.meta_net(im_features).unsqueeze(1)
+
+    def forward(self, im_features: torch.Tensor) -> torch.Tensor:
+        """Every image's 77-token class prompts [batch, n_cls, 77, d], as the reference builds them."""
+        ctx = self.shifted_context(im_features)
+        n_batch = ctx.shape[0]
+        return torch.cat([
+            self.token_prefix.expand(n_batch, -1, -1, -1),
+            ctx.unsqueeze(1).expand(-1, self.n_cls, -1, -1),
+            self.token_suffix.expand(n_batch, -1, -1, -1),
+        ], dim=2)
+
+
+class CustomCLIP(nn.Module):
+    """CLIP whose class text features come from the image-conditioned prompts."""
+
+    def __init__(self, cfg, classnames, clip_model):
+        super().__init__()
+        self.prompt_learner = PromptLearner(cfg, classnames, clip_model)
+        self.tokenized_prompts = self.prompt_learner.tokenized_prompts
+        self.image_encoder = clip_model.visual
+        self.text_encoder = TextEncoder(clip_model)
+        self.logit_scale = clip_model.logit_scale
+        self.dtype = clip_model.dtype
+        self.text_memory_bytes = cfg.TRAINER.COCOOP.TEXT_MEMORY_MB * 2**20
+        eot = self.tokenized_prompts.argmax(dim=-1)
+        self.prompt_length = int(eot.max()) + 1  # every class prompt ends before this position
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+        features = self.image_encoder(image.type(self.dtype))
+        return features / features.norm(dim=-1, keepdim=True)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        image_features = self.encode_image(image)
+        text_features = self.encode_text(self.prompt_learner.shifted_context(image_features))
+        return self.logit_scale.exp() * torch.einsum("bd,bcd->bc", image_features, text_features)
+
+    def forward_per_image(self, image: torch.Tensor) -> torch.Tensor:
+        """The reference's computation of the same logits: one image at a time, every class
+        prompt at the full 77 tokens. Not used to train or evaluate; the oracle of the tests and
+        the baseline of ``benchmarks/cocoop.py``."""
+        image_features = self.encode_image(image)
+        logits = []
+        for prompts, features in zip(self.prompt_learner(image_features), image_features):
+            text_features = self.text_encoder(prompts, self.tokenized_prompts, trim=False)
+            text_features = text_features / text_features.norm(dim=-1, keepdim=True)
+            logits.append(self.logit_scale.exp() * features @ text_features.t())
+        return torch.stack(logits)
+
+    # ---- the batch x classes text encoding ---------------------------------------------------
+
+    def encode_text(self, ctx: torch.Tensor) -> torch.Tensor:
+        """Unit-norm text features [batch, n_cls, embed_dim] of every image's class prompts,
+        given each image's context ctx [batch, n_ctx, d]."""
+        n_sequences = ctx.shape[0] * self.prompt_learner.n_cls
+        training = torch.is_grad_enabled() and ctx.requires_grad
+        chunk = self.sequences_per_chunk(training)
+        if training and n_sequences > chunk:  # keep only each chunk's output; recompute the rest
+            features = [checkpoint(self.encode_sequences, ctx, start, min(start + chunk, n_sequences), use_reentrant=False)
+                        for start in range(0, n_sequences, chunk)]
+        else:
+            features = [self.encode_sequences(ctx, start, min(start + chunk, n_sequences))
+                        for start in range(0, n_sequences, chunk)]
+        features = torch.cat(features).view(ctx.shape[0], self.prompt_learner.n_cls, -1)
+        return features / features.norm(dim=-1, keepdim=True)
+
+    def encode_sequences(self, ctx: torch.Tensor, start: int, end: int) -> torch.Tensor:
+        """Text features of the prompts start..end-1 of the image-major (image, class) order."""
+        learner = self.prompt_learner
+        index = torch.arange(start, end, device=ctx.device)
+        image, cls = index // learner.n_cls, index % learner.n_cls
+        suffix = learner.token_suffix[:, : self.prompt_length - 1 - learner.n_ctx]
+        prompts = torch.cat([learner.token_prefix[cls], ctx[image], suffix[cls]], dim=1)
+        return self.text_encoder(prompts, self.tokenized_prompts[cls.cpu()])
+
+    def sequences_per_chunk(self, training: bool) -> int:
+        """How many prompts fit ``TEXT_MEMORY_MB`` at once (with or without the backward pass)."""
+        resblock = self.text_encoder.transformer.resblocks[0]
+        width, heads = resblock.attn.embed_dim, resblock.attn.num_heads
+        device = self.text_encoder.positional_embedding.device
+        half = self.dtype == torch.float16 or torch.is_autocast_enabled(device.type)
+        per_token = (TRAINING_VALUES_PER_TOKEN if training else INFERENCE_VALUES_PER_TOKEN) * width + heads * self.prompt_length
+        layers = len(self.text_encoder.transformer.resblocks) if training else 1
+        per_sequence = (2 if half else 4) * self.prompt_length * per_token * layers
+        return max(1, self.text_memory_bytes // per_sequence)
+
+
+@TRAINER_REGISTRY.register()
+class CoCoOp(PromptTrainer):
+    """Conditional Context Optimization (CoCoOp), https://arxiv.org/abs/2203.05557."""
+
+    config_node = "COCOOP"
+
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        if cfg.TRAINER.COCOOP.TEXT_MEMORY_MB <= 0:
+            raise ValueError(f"TRAINER.COCOOP.TEXT_MEMORY_MB must be > 0 (default 2048), got {cfg.TRAINER.COCOOP.TEXT_MEMORY_MB}")
+
+    def build_clip(self, cfg, classnames, clip_model):
+        return CustomCLIP(cfg, classnames, clip_model)
+
+
+@TRAINER_REGISTRY.register()
+class CoCoOp_PLPP(PerplexityRegularized, CoCoOp):
+    """CoCoOp plus PLPP's perplexity regulariser (``docs/PLPP.md``, "PLPP on CoCoOp").
+
+    ``TRAINER.COCOOP.PLPP_CONTEXT`` "shifted" (default) scores each image's context p_m + pi(x),
+    the prompt CLIP reads, with its states read from the host's own pass (the first class
+    sequence of each image: attention is causal); "shared" scores p_m before the shift, read from
+    one extra "[SOS] p_1 ... p_M" sequence.
+    """
+
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        if cfg.TRAINER.COCOOP.PLPP_CONTEXT not in PLPP_CONTEXTS:
+            raise ValueError(
+                f"TRAINER.COCOOP.PLPP_CONTEXT must be one of {', '.join(PLPP_CONTEXTS)}, got {cfg.TRAINER.COCOOP.PLPP_CONTEXT!r}"
+            )
+
+    def compute_loss(self, batch):
+        plpp = self.cfg.TRAINER.PLPP
+        if self.cfg.TRAINER.COCOOP.PLPP_CONTEXT == "shared" or (plpp.PPL_WEIGHT == 0 and plpp.INV_WEIGHT == 0):
+            return super().compute_loss(batch)
+        # The batch's image shifts pi(x), read back by perplexity_inputs (the mixin captures the states).
+        with captured_outputs(self.model.prompt_learner.meta_net) as self.image_shifts:
+            try:
+                return super().compute_loss(batch)
+            finally:
+                del self.image_shifts
+
+    def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        learner = self.model.prompt_learner
+        if self.cfg.TRAINER.COCOOP.PLPP_CONTEXT == "shared":
+            ctx = learner.ctx.unsqueeze(0)
+            return ctx, self.context_states(ctx)
+        ctx = learner.ctx.unsqueeze(0) + self.image_shifts[0].unsqueeze(1)
+        # The host encodes (image, class) image-major: every n_cls-th sequence starts a new image.
+        return ctx, torch.cat([chunk[:, : learner.n_ctx] for chunk in states])[:: learner.n_cls]
+
+    def context_states(self, ctx: torch.Tensor) -> torch.Tensor:
+        """The states at SOS, p_1 .. p_{M-1} of "[SOS] p_1 ... p_M" read on its own [S, M, d]."""
+        n_seq, n_ctx = ctx.shape[:2]
+        sos = self.model.prompt_learner.token_prefix[:1].expand(n_seq, -1, -1)
+        tokens = torch.zeros(n_seq, 1 + n_ctx, dtype=torch.long)
+        tokens[:, -1] = 1  # marks where the sequence ends: after p_M
+        with captured_outputs(self.perplexity_state_module()) as context_states:
+            self.model.text_encoder(torch.cat([sos, ctx], dim=1), tokens)
+        return context_states[0][:, :n_ctx]
