@@ -96,10 +96,12 @@ def listdir_nohidden(path: str, sort: bool = False) -> List[str]:
 
 
 def get_most_similar_str_to_a_from_b(a: str, b: Sequence[str]) -> str:
-    """The string of ``b`` closest to ``a`` (difflib ratio)."""
-    best, best_score = "", -1.0
+    """The string of ``b`` closest to ``a`` (difflib ratio, ignoring case first: a user who types
+    "Coop" means "CoOp", not "CoCoOp"; the case-sensitive ratio breaks ties)."""
+    best, best_score = "", (-1.0, -1.0)
     for candidate in b:
-        score = difflib.SequenceMatcher(None, a, candidate).ratio()
+        score = (difflib.SequenceMatcher(None, a.lower(), candidate.lower()).ratio(),
+                 difflib.SequenceMatcher(None, a, candidate).ratio())
         if score > best_score:
             best, best_score = candidate, score
     return best
