@@ -1,0 +1,273 @@
+"""The runs of each protocol (their ``train.py`` commands and output folders, in the reference
+repositories' layouts) and the rules for one output folder: a finished run is skipped unless
+forced (then the old folder is kept as ``<folder>.replaced-<time>``), an unfinished one resumes,
+an evaluation needs its finished training run. The protocol scripts and the sweep both use
+these functions, so a sweep makes exactly the runs the scripts make.
+"""
+import difflib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import List, Mapping, Optional, Sequence, Tuple
+
+from runtime import catalogue
+from runtime.config import config_file_value
+from runtime.records import is_finished
+from runtime.status import BAD_INPUT
+
+from .methods import ZERO_SHOT, defaults, resolve_params, scripts_dir
+
+SHOTS = 16  # base-to-new and cross-dataset training use 16 shots per class
+PROTOCOLS = ("base2new", "fewshot", "xd", "dg", "zeroshot")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One ``train.py`` call into one output folder."""
+
+    protocol: str
+    step: str  # "train" or "test" (evaluation only)
+    trainer: str
+    dataset: str
+    seed: Optional[int]
+    output: str  # the run folder
+    args: Tuple[str, ...]  # train.py arguments after --root and --output-dir, OPTS excluded
+    script: str  # the protocol script call that makes this run (for messages)
+    needs: Optional["Run"] = None  # the training run an evaluation loads
+    shots: Optional[int] = None
+
+    @property
+    def label(self) -> str:
+        parts = [self.protocol, self.step, self.trainer, self.dataset]
+        if self.shots is not None and self.protocol == "fewshot":
+            parts.append(f"{self.shots}shots")
+        if self.seed is not None:
+            parts.append(f"seed{self.seed}")
+        return " ".join(parts)
+
+    def command(self, root: str, opts: Sequence[str] = (), python: str = sys.executable) -> List[str]:
+        return [python, "train.py", "--root", root, "--output-dir", self.output, *self.args, *opts]
+
+    def state(self) -> str:
+        """``finished``, ``unfinished`` (a folder without ``finished.json``: it resumes) or ``to run``."""
+        if is_finished(self.output):
+            return "finished"
+        return "unfinished" if os.path.isdir(self.output) else "to run"
+
+
+def need_file(path: str, what: str) -> str:
+    """``path`` if it exists, else a ValueError naming the files that do."""
+    if not os.path.isfile(path):
+        folder = os.path.dirname(path)
+        names = sorted(n[:-5] for n in os.listdir(folder) if n.endswith(".yaml")) if os.path.isdir(folder) else []
+        raise ValueError(f"{what} not found: {path} (available: {' '.join(names)})")
+    return path
+
+
+def dataset_config(dataset: str) -> str:
+    return need_file(f"configs/datasets/{dataset}.yaml", "dataset config")
+
+
+def trainer_config(trainer: str, cfg: str) -> str:
+    folder = "CoOp" if trainer in ZERO_SHOT else defaults(trainer).config_dir(trainer)
+    if not os.path.isdir(f"configs/trainers/{folder}"):
+        known = sorted(os.listdir("configs/trainers")) + list(ZERO_SHOT)
+        close = difflib.get_close_matches(trainer, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise ValueError(f"unknown method {trainer} (no configs/trainers/{folder}/); {hint}known: {' '.join(known)}")
+    return need_file(f"configs/trainers/{folder}/{cfg}.yaml", "trainer config")
+
+
+def last_epoch(config: str, opts: Sequence[str]) -> str:
+    """The epoch an evaluation loads: the training run's last (OPTS, else the config, else 10)."""
+    return str(config_file_value(config, "OPTIM.MAX_EPOCH", 10, list(opts)))
+
+
+def _method_opts(trainer: str, params: Mapping[str, str], train: bool) -> Tuple[Tuple[str, ...], str]:
+    """The method's fixed overrides (``train``: with its training-only ones) and its folder suffix."""
+    row = defaults(trainer)
+    values = resolve_params(trainer, params)
+    opts = row.opts + row.train_opts if train else row.opts
+    return tuple(o.format(**values) for o in opts), row.shots_suffix.format(**values)
+
+
+def _b2n_script(trainer: str, step: str, dataset: str, seed: int, params: Mapping[str, str]) -> str:
+    row = defaults(trainer)
+    if row.seeds_inside:
+        args = " ".join([dataset, *resolve_params(trainer, params).values()])
+    else:
+        args = f"{dataset} {seed}"
+    return f"bash {scripts_dir(trainer)}/base2new_{step}.sh {args}"
+
+
+def _base2new_cfg(trainer: str, dataset: str, cfg: Optional[str]) -> str:
+    row = defaults(trainer)
+    if cfg:
+        return cfg
+    return row.base2new_imagenet if dataset == "imagenet" and row.base2new_imagenet else row.base2new
+
+
+def base2new_train(trainer: str, dataset: str, seed: int, output: str, cfg: Optional[str] = None,
+                   params: Mapping[str, str] = {}) -> Run:
+    """Base-to-new, step 1: train on the base classes, 16 shots."""
+    cfg = _base2new_cfg(trainer, dataset, cfg)
+    method_opts, suffix = _method_opts(trainer, params, train=True)
+    args = ("--seed", str(seed), "--trainer", trainer, "--dataset-config-file", dataset_config(dataset),
+            "--config-file", trainer_config(trainer, cfg), *method_opts,
+            "DATASET.NUM_SHOTS", str(SHOTS), "DATASET.SUBSAMPLE_CLASSES", "base")
+    folder = os.path.join(output, "base2new", "train_base", dataset, f"shots_{SHOTS}{suffix}", trainer, cfg, f"seed{seed}")
+    return Run("base2new", "train", trainer, dataset, seed, folder, args, _b2n_script(trainer, "train", dataset, seed, params))
+
+
+def base2new_test(trainer: str, dataset: str, seed: int, output: str, cfg: Optional[str] = None,
+                  params: Mapping[str, str] = {}, sub: str = "new", opts: Sequence[str] = ()) -> Run:
+    """Base-to-new, step 2: evaluate the base-trained prompt on the new classes (``sub``), last epoch."""
+    train = base2new_train(trainer, dataset, seed, output, cfg, params)
+    cfg = _base2new_cfg(trainer, dataset, cfg)
+    config = trainer_config(trainer, cfg)
+    method_opts, suffix = _method_opts(trainer, params, train=False)
+    args = ("--seed", str(seed), "--trainer", trainer, "--dataset-config-file", dataset_config(dataset),
+            "--config-file", config, "--model-dir", train.output, "--load-epoch", last_epoch(config, opts),
+            "--eval-only", *method_opts, "DATASET.NUM_SHOTS", str(SHOTS), "DATASET.SUBSAMPLE_CLASSES", sub)
+    folder = os.path.join(output, "base2new", f"test_{sub}", dataset, f"shots_{SHOTS}{suffix}", trainer, cfg, f"seed{seed}")
+    return Run("base2new", "test", trainer, dataset, seed, folder, args, _b2n_script(trainer, "test", dataset, seed, params), train)
+
+
+def fewshot(trainer: str, dataset: str, shots: int, seed: int, output: str, cfg: Optional[str] = None,
+            prompt: Optional[Tuple[str, str, str]] = None) -> Run:
+    """Few-shot learning on all classes; ``prompt`` is CoOp's (CTP, NCTX, CSC), default the method's."""
+    row = defaults(trainer)
+    cfg = cfg or row.fewshot(shots, dataset)
+    prompt = prompt or row.fewshot_prompt
+    args = ["--seed", str(seed), "--trainer", trainer, "--dataset-config-file", dataset_config(dataset),
+            "--config-file", trainer_config(trainer, cfg), *row.fewshot_opts.get(dataset, ())]
+    folder = os.path.join(output, dataset, trainer, f"{cfg}_{shots}shots")
+    script = f"bash {scripts_dir(trainer)}/main.sh {dataset} {cfg}"
+    if prompt:
+        ctp, nctx, csc = prompt
+        node = f"TRAINER.{row.prompt_node}"
+        args += [f"{node}.N_CTX", nctx, f"{node}.CSC", csc, f"{node}.CLASS_TOKEN_POSITION", ctp]
+        folder = os.path.join(folder, f"nctx{nctx}_csc{csc}_ctp{ctp}")
+        script += f" {ctp} {nctx} {shots} {csc}"
+    else:
+        script = f"bash {scripts_dir(trainer)}/few_shot.sh {dataset} {shots}"
+    args += ["DATASET.NUM_SHOTS", str(shots)]
+    return Run("fewshot", "train", trainer, dataset, seed, os.path.join(folder, f"seed{seed}"), tuple(args), script,
+               shots=shots)
+
+
+def xd_train(trainer: str, seed: int, output: str, cfg: Optional[str] = None) -> Run:
+    """Cross-dataset transfer and domain generalisation, step 1: ImageNet, all classes, 16 shots."""
+    cfg = cfg or defaults(trainer).xd
+    source = catalogue.SOURCE_DATASET
+    args = ("--seed", str(seed), "--trainer", trainer, "--dataset-config-file", dataset_config(source),
+            "--config-file", trainer_config(trainer, cfg), "DATASET.NUM_SHOTS", str(SHOTS))
+    folder = os.path.join(output, source, trainer, f"{cfg}_{SHOTS}shots", f"seed{seed}")
+    return Run("xd", "train", trainer, source, seed, folder, args, f"bash {scripts_dir(trainer)}/xd_train.sh {seed}")
+
+
+def xd_test(trainer: str, dataset: str, seed: int, output: str, cfg: Optional[str] = None,
+            opts: Sequence[str] = ()) -> Run:
+    """Step 2: evaluate the ImageNet prompt on the full test set of ``dataset``, last epoch."""
+    train = xd_train(trainer, seed, output, cfg)
+    cfg = cfg or defaults(trainer).xd
+    config = trainer_config(trainer, cfg)
+    args = ("--seed", str(seed), "--trainer", trainer, "--dataset-config-file", dataset_config(dataset),
+            "--config-file", config, "--model-dir", train.output, "--load-epoch", last_epoch(config, opts), "--eval-only")
+    folder = os.path.join(output, "evaluation", trainer, f"{cfg}_{SHOTS}shots", dataset, f"seed{seed}")
+    protocol = "dg" if dataset in catalogue.DG_TARGETS else "xd"
+    return Run(protocol, "test", trainer, dataset, seed, folder, args,
+               f"bash {scripts_dir(trainer)}/xd_test.sh {dataset} {seed}", train)
+
+
+def zeroshot(trainer: str, dataset: str, cfg: str, output: str, sub: str = "all") -> Run:
+    """Zero-shot CLIP with the dataset's template (``sub`` base or new: one half of base-to-new)."""
+    args = ("--trainer", trainer, "--dataset-config-file", dataset_config(dataset),
+            "--config-file", trainer_config(trainer, cfg), "--eval-only", "DATASET.SUBSAMPLE_CLASSES", sub)
+    folder = os.path.join(output, trainer, cfg, dataset)
+    if sub != "all":
+        folder = os.path.join(output, "base2new", f"test_{sub}", dataset, f"shots_{SHOTS}", trainer, cfg, "zeroshot")
+    return Run("zeroshot", "test", trainer, dataset, None, folder, args, f"bash scripts/coop/zeroshot.sh {dataset} {cfg}")
+
+
+def default_datasets(protocol: str) -> Tuple[str, ...]:
+    """What ``--datasets all`` means: the 11 benchmarks, or the targets of xd / dg."""
+    return {"xd": catalogue.XD_TARGETS, "dg": catalogue.DG_TARGETS}.get(protocol, catalogue.BENCHMARKS)
+
+
+def expand(protocol: str, trainers: Sequence[str], datasets: Sequence[str], seeds: Sequence[int], output: str,
+           shots: Sequence[int] = (1, 2, 4, 8, 16), opts: Sequence[str] = (), cfg: Optional[str] = None,
+           params: Mapping[str, str] = {}) -> List[Run]:
+    """Every run of a protocol, training runs before the evaluations that load them, without repeats
+    (cross-dataset and domain generalisation share their ImageNet runs)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol}; choose from {', '.join(PROTOCOLS)}")
+    datasets = list(default_datasets(protocol)) if list(datasets) in ([], ["all"]) else list(datasets)
+    unknown = sorted(set(params) - {name for t in trainers for name in defaults(t).params})
+    if unknown:
+        resolve_params(trainers[0], {name: params[name] for name in unknown})  # raises, naming the parameters
+    runs: List[Run] = []
+    for trainer in trainers:
+        if (protocol == "zeroshot") != (trainer in ZERO_SHOT):
+            raise ValueError(f"{trainer} has no {protocol} runs; zero-shot trainers ({', '.join(ZERO_SHOT)}) "
+                             f"go with the zeroshot protocol only")
+        trainer_params = {k: v for k, v in params.items() if k in defaults(trainer).params}
+        for dataset in datasets:
+            if protocol == "zeroshot":
+                runs.append(zeroshot(trainer, dataset, cfg or "vit_b16", output))
+                continue
+            for seed in seeds:
+                if protocol == "base2new":
+                    runs += [base2new_train(trainer, dataset, seed, output, cfg, trainer_params),
+                             base2new_test(trainer, dataset, seed, output, cfg, trainer_params, opts=opts)]
+                elif protocol == "fewshot":
+                    runs += [fewshot(trainer, dataset, k, seed, output, cfg) for k in shots]
+                else:
+                    test = xd_test(trainer, dataset, seed, output, cfg, opts)
+                    runs += [test.needs, test]
+    unique = {run.output: run for run in runs}
+    return sorted(unique.values(), key=lambda run: run.step != "train")
+
+
+# ---- the rules for one output folder -----------------------------------------------------------
+
+def missing_dependency(run: Run) -> Optional[str]:
+    """The error line of an evaluation whose training run is not finished, else None."""
+    if run.needs is None or is_finished(run.needs.output):
+        return None
+    what = "ImageNet run" if run.needs.protocol == "xd" else "training run"
+    return f"error: no finished {what} at {run.needs.output}; first run: {run.needs.script}"
+
+
+def prepare(folder: str, force: bool) -> bool:
+    """Apply the skip / force / resume rule to ``folder``, saying which; False: skip it."""
+    if is_finished(folder):
+        if not force:
+            print(f"skip: {folder} is finished (rerun with --force or FORCE=1)", flush=True)
+            return False
+        kept = f"{folder}.replaced-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        os.rename(folder, kept)
+        print(f"force: previous results kept in {kept}", flush=True)
+    elif os.path.isdir(folder):
+        print(f"resume: {folder} holds an unfinished run", flush=True)
+    print(f"run: {folder}", flush=True)
+    return True
+
+
+def execute(folder: str, command: Sequence[str], force: bool = False, **popen) -> int:
+    """Run ``command`` (a train.py call into ``folder``) under the rules; its exit status."""
+    if not prepare(folder, force):
+        return 0
+    return subprocess.call(list(command), **popen)
+
+
+def execute_run(run: Run, root: str, opts: Sequence[str] = (), force: bool = False, python: str = sys.executable,
+                **popen) -> int:
+    """``execute`` for a protocol run: an evaluation without its finished training run is bad input."""
+    problem = missing_dependency(run)
+    if problem:
+        print(problem, file=sys.stderr, flush=True)
+        return BAD_INPUT
+    return execute(run.output, run.command(root, opts, python), force, **popen)
