@@ -63,22 +63,22 @@ max_epoch() {
     "$PY" -m runtime.config "$1" OPTIM.MAX_EPOCH --default 10 --opts "${EXTRA_OPTS[@]+"${EXTRA_OPTS[@]}"}"
 }
 
+# FORCE as a flag for python -m toolkit.protocols.
+force_flag() {
+    if [ "$FORCE" = "1" ]; then echo --force; fi
+}
+
+# protocol STEP OPTIONS...: one step of a protocol (its runs, folders and the rules below), as
+# defined once in toolkit/protocols and shared with python -m toolkit.sweep; OPTS reach it
+# through the environment.
+protocol() {
+    OPTS="${OPTS:-}" "$PY" -m toolkit.protocols "$@" --root "$DATA" --output "$OUTPUT_ROOT" --python "$PY" $(force_flag)
+}
+
 # run_job DIR TRAIN_ARGS...: run train.py into DIR unless a finished run is there.
 #   finished (DIR/finished.json): skip, unless forced (then the old folder is kept as DIR.replaced-<time>);
 #   unfinished: train.py resumes from its last checkpoint.
+# (The rules live in toolkit/protocols/runs.py, for the scripts and the sweep alike.)
 run_job() {
-    local dir="$1"; shift
-    if [ -f "$dir/finished.json" ]; then
-        if [ "$FORCE" != "1" ]; then
-            echo "skip: $dir is finished (rerun with --force or FORCE=1)"
-            return 0
-        fi
-        local kept="$dir.replaced-$(date +%Y%m%d-%H%M%S)"
-        mv "$dir" "$kept"
-        echo "force: previous results kept in $kept"
-    elif [ -d "$dir" ]; then
-        echo "resume: $dir holds an unfinished run"
-    fi
-    echo "run: $dir"
-    "$PY" train.py --root "$DATA" --output-dir "$dir" "$@" "${EXTRA_OPTS[@]+"${EXTRA_OPTS[@]}"}"
+    OPTS="${OPTS:-}" "$PY" -m toolkit.protocols exec --root "$DATA" --python "$PY" $(force_flag) -- "$@"
 }
