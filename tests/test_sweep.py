@@ -1,0 +1,134 @@
+"""The sweep's plan is the protocol scripts' runs: the same train.py commands into the same folders
+(recorded from the real scripts with a stand-in for train.py), the same states, --dry-run's
+table; and the one-line errors. The end-to-end sweeps: test_sweep_local.py, test_sweep_slurm.py."""
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from runs import REPO
+from toolkit.protocols import expand
+from toolkit.sweep import cli
+from toolkit.sweep.schedule import run_progress
+
+OPTS = ["OPTIM.MAX_EPOCH", "3", "DATALOADER.NUM_WORKERS", "0"]
+
+
+@pytest.fixture
+def recorder(tmp_path):
+    """A $PY whose ``train.py`` calls are recorded (and marked finished) instead of run."""
+    record = tmp_path / "calls.jsonl"
+    stub = tmp_path / "py"
+    stub.write_text(f"""#!/usr/bin/env bash
+if [ "$1" = train.py ]; then
+    {sys.executable} - "$@" <<'EOF'
+import json, os, sys
+argv = sys.argv[1:]
+out = argv[argv.index("--output-dir") + 1]
+os.makedirs(out, exist_ok=True)
+open(os.path.join(out, "finished.json"), "w").write("{{}}")
+open({str(record)!r}, "a").write(json.dumps(argv) + "\\n")
+EOF
+else
+    exec {sys.executable} "$@"
+fi
+""")
+    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    data = tmp_path / "data"
+    data.mkdir()
+    env = dict(os.environ, DATA=str(data), OUTPUT=str(tmp_path / "out"), PY=str(stub), OPTS=" ".join(OPTS))
+    env.pop("FORCE", None)
+
+    def run_script(name, *args, **extra):
+        done = subprocess.run(["bash", os.path.join(REPO, "scripts", name), *args], env=dict(env, **extra),
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    def calls():
+        return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+    return run_script, calls, str(data), str(tmp_path / "out")
+
+
+def planned(protocol, methods, datasets, seeds, data, out, **kw):
+    return [run.command(data, OPTS)[1:] for run in expand(protocol, methods, datasets, seeds, out, opts=OPTS, **kw)]
+
+
+def test_base2new_plan_is_what_the_scripts_run(recorder):
+    run_script, calls, data, out = recorder
+    for method in ("coop", "plpp"):
+        for dataset in ("eurosat", "dtd"):
+            for seed in ("1", "2"):
+                run_script(f"{method}/base2new_train.sh", dataset, seed)
+                run_script(f"{method}/base2new_test.sh", dataset, seed)
+    by_hand = calls()
+    plan = planned("base2new", ["CoOp", "PLPP"], ["eurosat", "dtd"], [1, 2], data, out)
+    assert len(plan) == 16 and sorted(plan) == sorted(by_hand)
+    # The training runs come first, and each evaluation names the training folder it loads.
+    runs = expand("base2new", ["CoOp", "PLPP"], ["eurosat", "dtd"], [1, 2], out, opts=OPTS)
+    assert [r.step for r in runs] == ["train"] * 8 + ["test"] * 8
+    assert all(r.needs.output in r.args and "3" == r.args[r.args.index("--load-epoch") + 1] for r in runs[8:])
+
+
+def test_other_protocols_and_a_method_with_its_own_arguments_match_their_scripts(recorder):
+    run_script, calls, data, out = recorder
+    run_script("kgcoop/base2new_train.sh", "eurosat", SEEDS="1 2")
+    run_script("kgcoop/base2new_test.sh", "eurosat", SEEDS="1 2")
+    assert sorted(calls()) == sorted(planned("base2new", ["KgCoOp"], ["eurosat"], [1, 2], data, out))
+
+    first = len(calls())
+    run_script("plpp/xd_train.sh", "1")
+    run_script("plpp/xd_test.sh", "dtd", "1")
+    run_script("plpp/xd_test.sh", "imagenet_a", "1")
+    run_script("coop/main.sh", "eurosat", "vit_b16_ep50", "end", "16", "1", "False", SEEDS="1")
+    run_script("coop/zeroshot.sh", "eurosat", "vit_b16")
+    plan = (planned("xd", ["PLPP"], ["dtd"], [1], data, out) + planned("dg", ["PLPP"], ["imagenet_a"], [1], data, out)[1:]
+            + planned("fewshot", ["CoOp"], ["eurosat"], [1], data, out, shots=[1])
+            + planned("zeroshot", ["ZeroshotCLIP"], ["eurosat"], [1], data, out))
+    assert sorted(calls()[first:]) == sorted(plan)
+
+
+def test_dry_run_lists_the_jobs_with_their_state(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    runs = expand("base2new", ["CoOp", "PLPP"], ["eurosat", "dtd"], [1, 2], out)
+    os.makedirs(runs[0].output)
+    open(os.path.join(runs[0].output, "finished.json"), "w").close()
+    os.makedirs(runs[1].output)  # started, not finished: it resumes
+    argv = ["base2new", "--methods", "CoOp", "PLPP", "--datasets", "eurosat", "dtd", "--seeds", "1", "2",
+            "--root", str(tmp_path), "--output", out, "--dry-run"]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[1:-1]
+    assert len(rows) == 16 and [row.split()[-1] for row in rows] == [r.output for r in runs]
+    assert "finished" in rows[0] and "unfinished" in rows[1] and all("to run" in row for row in rows[2:])
+    assert lines[-1] == "16 jobs: 1 finished, 14 to run, 1 unfinished"
+    assert not os.path.exists(runs[2].output)  # a dry run creates nothing
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["base2new", "--methods", "CoOpp", "--datasets", "eurosat"], "unknown method CoOpp (no configs/trainers/CoOpp/); did you mean CoOp?"),
+    (["base2new", "--methods", "CoOp", "--datasets", "eurosatt"], "dataset config not found: configs/datasets/eurosatt.yaml"),
+    (["base2new", "--methods", "ZeroshotCLIP", "--datasets", "eurosat"], "ZeroshotCLIP has no base2new runs"),
+    (["base2new", "--methods", "KgCoOp", "--param", "W=1"], "KgCoOp takes no parameter W (its parameters: WEIGHT)"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, argv, message):
+    assert cli.main(argv + ["--root", str(tmp_path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_datasets_folder_says_what_to_do(capsys, monkeypatch):
+    monkeypatch.delenv("DATA", raising=False)
+    assert cli.main(["base2new", "--methods", "CoOp", "--root", "", "--dry-run"]) == 2
+    assert "export DATA=/path/to/datasets or pass --root" in capsys.readouterr().err
+
+
+def test_progress_reads_epoch_and_eta_from_the_run_log(tmp_path):
+    (tmp_path / "log.txt").write_text("epoch [1/5] batch [2/4] time 0.1 (0.1) loss 1.0 (1.0) lr 2e-3 eta 0:00:09\n"
+                                      "epoch [2/5] batch [1/4] time 0.1 (0.1) loss 0.9 (0.9) lr 2e-3 eta 0:00:07\n")
+    assert run_progress(str(tmp_path)) == "epoch 2/5 eta 0:00:07"
+    assert run_progress(str(tmp_path / "missing")) == ""

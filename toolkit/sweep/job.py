@@ -1,0 +1,92 @@
+"""What one sweep job runs, on this machine or a SLURM node: the run's ``train.py`` command, its
+output appended to ``<run folder>/sweep.log``, its exit status returned.
+
+Stopping and requeueing go through ``train.py``'s own signal handling (runtime.status): SIGTERM
+or SIGUSR1 make it save a resumable checkpoint and exit with INTERRUPTED, and the rerun of the
+same command resumes. On SLURM the signals come from SLURM itself (preemption, ``scontrol
+requeue``, the time limit through submitit's checkpoint hook); locally the sweep's controller
+forwards SIGTERM.
+"""
+import os
+import signal
+import subprocess
+import time
+from typing import Dict, Optional, Sequence
+
+import submitit
+
+from runtime.records import is_finished
+from runtime.status import INTERRUPTED, OK
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LOG_NAME = "sweep.log"
+# After train.py stopped on SLURM's signal, wait this long for SLURM to requeue or cancel the
+# job (it kills it after its KillWait) rather than reporting a result the requeued job replaces.
+SLURM_GRACE_S = 300
+STOP_WAIT_S = 120  # how long train.py gets to save its checkpoint after the stop signal
+
+
+class TrainJob(submitit.helpers.Checkpointable):
+    """A picklable callable: ``TrainJob()(folder, command, env)`` returns train.py's exit status."""
+
+    def __init__(self) -> None:
+        self._process: Optional[subprocess.Popen] = None
+
+    def __getstate__(self) -> dict:
+        return {}  # the process handle stays on the machine that ran it
+
+    def __setstate__(self, state: dict) -> None:
+        self._process = None
+
+    def __call__(self, folder: str, command: Sequence[str], env: Dict[str, str]) -> int:
+        if is_finished(folder):  # e.g. a finished SLURM job requeued by hand: never train twice
+            return OK
+        os.makedirs(folder, exist_ok=True)
+        on_slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
+        where = f" (SLURM job {slurm_job_id()})" if on_slurm else ""
+        with open(os.path.join(folder, LOG_NAME), "a") as log:
+            log.write(f"==> {time.strftime('%Y-%m-%d %H:%M:%S')}{where} {' '.join(command)}\n")
+            log.flush()
+            self._process = subprocess.Popen(list(command), cwd=REPO, env=dict(os.environ, **env), stdout=log,
+                                             stderr=subprocess.STDOUT)
+            if not on_slurm:
+                signal.signal(signal.SIGTERM, self._forward)
+            status = self._process.wait()
+            log.write(f"==> exit status {status}\n")
+        if on_slurm and (status == INTERRUPTED or status < 0):
+            time.sleep(SLURM_GRACE_S)  # SLURM is stopping the job: a requeue reruns this call, which resumes
+        return status
+
+    def _forward(self, signum: int, frame: object) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signum)
+
+    def checkpoint(self, folder: str, command: Sequence[str], env: Dict[str, str]) -> submitit.helpers.DelayedSubmission:
+        """submitit's hook before the time limit or a preemption: let train.py save its checkpoint,
+        then requeue the same call (which resumes)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGUSR1)
+            try:
+                self._process.wait(STOP_WAIT_S)
+            except subprocess.TimeoutExpired:
+                pass
+        return submitit.helpers.DelayedSubmission(TrainJob(), folder, command, env)
+
+
+def slurm_job_id() -> str:
+    """``<array job>_<task>`` for an array task (as squeue and scontrol name it), else the job id."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "?")
+
+
+def last_line(folder: str) -> str:
+    """The last line train.py wrote to the job's log (its error line when it failed)."""
+    path = os.path.join(folder, LOG_NAME)
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line and not line.startswith("==> ")]
+    return lines[-1] if lines else ""

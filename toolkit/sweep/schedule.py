@@ -1,0 +1,167 @@
+"""Run a plan's missing jobs on an executor: an evaluation waits for its training run, the state
+is read from the run folders (a rerun continues where the last sweep stopped), and a live table
+shows queued / running (epoch, ETA) / finished / failed (last error line).
+"""
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Dict, List, Optional, Sequence, TextIO
+
+from runtime.records import is_finished
+from runtime.status import BAD_INPUT, BUSY, INTERRUPTED, OK
+
+from toolkit.protocols import Run
+
+from .job import last_line
+
+PROGRESS = re.compile(r"epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\].*?eta (\S+)")
+REASONS = {BUSY: "busy: another run holds the folder", BAD_INPUT: "bad input", INTERRUPTED: "interrupted (resumes on rerun)"}
+
+
+@dataclass
+class Entry:
+    run: Run
+    state: str  # finished, to run, unfinished (both waiting), queued, running, done, failed, blocked
+    job: object = None
+    status: Optional[int] = None
+    detail: str = ""
+
+
+def run_progress(folder: str) -> str:
+    """``epoch 3/10 eta 0:01:02`` from the newest progress line of the run's log."""
+    path = os.path.join(folder, "log.txt")
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - 8192))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    found = PROGRESS.findall(tail)
+    if not found:
+        return "evaluating" if "Evaluate on" in tail else ""
+    epoch, epochs, _, _, eta = found[-1]
+    return f"epoch {epoch}/{epochs} eta {eta}"
+
+
+class Scheduler:
+    """Feeds the executor the ready jobs of ``runs`` until none is left or it is stopped."""
+
+    def __init__(self, runs: Sequence[Run], executor, root: str, opts: Sequence[str], env: Dict[str, str],
+                 out: TextIO = sys.stdout, poll_s: float = 2.0) -> None:
+        self.entries = [Entry(run, run.state()) for run in runs]
+        self.executor = executor
+        self.root, self.opts, self.env = root, list(opts), env
+        self.out, self.poll_s = out, poll_s
+        self.live = out.isatty()
+        self.drawn = 0
+        self.stopping = False
+
+    def pending(self) -> List[Entry]:
+        return [e for e in self.entries if e.state in ("to run", "unfinished")]
+
+    def active(self) -> List[Entry]:
+        return [e for e in self.entries if e.state in ("queued", "running")]
+
+    def ready(self) -> List[Entry]:
+        ready = []
+        for entry in self.pending():
+            needs = entry.run.needs
+            if needs is None or is_finished(needs.output):
+                ready.append(entry)
+                continue
+            upstream = next((e for e in self.entries if e.run.output == needs.output), None)
+            if upstream is None or upstream.state in ("failed", "blocked", "done"):
+                entry.state, entry.detail = "blocked", f"needs {needs.output}, which did not finish"
+                self.report(entry)
+        return ready
+
+    def submit(self) -> None:
+        ready = self.ready()[: self.executor.capacity()]
+        if not ready:
+            return
+        items = [(e.run.output, e.run.command(self.root, self.opts), self.env) for e in ready]
+        for entry, job in zip(ready, self.executor.submit(items)):
+            entry.job, entry.state = job, "queued"
+            self.report(entry)
+
+    def update(self) -> None:
+        active = self.active()
+        if not active:
+            return
+        states = self.executor.poll([e.job for e in active])
+        for entry in active:
+            state, status, why = states[entry.job.job_id]
+            if state == "done":
+                entry.status = status
+                if status == OK and is_finished(entry.run.output):
+                    entry.state, entry.detail = "finished", ""
+                else:
+                    entry.state = "failed"
+                    last = last_line(entry.run.output)
+                    entry.detail = why or (f"{REASONS[status]}: {last}" if status in REASONS else f"exit {status}: {last}")
+                self.report(entry)
+            elif state != entry.state:
+                entry.state = state
+                self.report(entry)
+            if entry.state == "running":
+                entry.detail = run_progress(entry.run.output)
+
+    def run(self) -> None:
+        """Until every job is finished, failed or blocked (or ``stop`` was called)."""
+        while not self.stopping and (self.pending() or self.active()):
+            self.submit()
+            self.update()
+            self.draw()
+            if self.pending() or self.active():
+                time.sleep(self.poll_s)
+
+    def stop(self, wait_s: float = 150.0) -> None:
+        """Stop the running jobs (they save a checkpoint) and wait for them to end."""
+        self.stopping = True
+        active = self.active()
+        self.executor.stop([e.job for e in active])
+        deadline = time.time() + wait_s
+        while self.active() and time.time() < deadline:
+            time.sleep(0.5)
+            self.update()
+
+    # ---- progress ---------------------------------------------------------------------------
+
+    def report(self, entry: Entry) -> None:
+        """One line per change when the output is not a terminal (logs, CI)."""
+        if not self.live:
+            detail = f"  ({entry.detail})" if entry.detail else ""
+            print(f"[{datetime.now():%H:%M:%S}] {entry.state:<9} {entry.run.label}{detail}", file=self.out, flush=True)
+
+    def draw(self) -> None:
+        """The live table, redrawn in place on a terminal."""
+        if not self.live:
+            return
+        lines = table(self.entries, include_finished=len(self.entries) <= 40)
+        if self.drawn:
+            self.out.write(f"\x1b[{self.drawn}F\x1b[J")
+        self.out.write("\n".join(lines) + "\n")
+        self.out.flush()
+        self.drawn = len(lines)
+
+
+def counts(entries: Sequence[Entry]) -> Dict[str, int]:
+    tally: Dict[str, int] = {}
+    for entry in entries:
+        tally[entry.state] = tally.get(entry.state, 0) + 1
+    return tally
+
+
+def table(entries: Sequence[Entry], include_finished: bool = True) -> List[str]:
+    """``#  state  job  detail`` rows and a one-line tally."""
+    width = max([len(e.run.label) for e in entries] + [3])
+    lines = [f"{'#':>4}  {'state':<10} {'job':<{width}}  detail"]
+    for i, entry in enumerate(entries, 1):
+        if entry.state == "finished" and not include_finished:
+            continue
+        lines.append(f"{i:>4}  {entry.state:<10} {entry.run.label:<{width}}  {entry.detail}".rstrip())
+    lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts(entries).items())))
+    return lines
