@@ -126,3 +126,27 @@ def test_promptsrc_reference_layouts(tmp_path):
     assert entry(report, "fewshot", f"PromptSRC/{few}", "dtd", "4 shots").mean == pytest.approx(62.0)
     assert entry(report, "fewshot", f"PromptSRC/{few} few_shot", "dtd", "4 shots").mean == pytest.approx(67.0)
     assert "unfinished" not in kinds(report) and "missing-seed" not in kinds(report)
+
+
+def test_coop_reference_cross_dataset_layout_with_its_settings_folder(tmp_path):
+    """CoOp's main.sh trains ImageNet into ``imagenet/CoOp/<cfg>_16shots/<settings>/seed<S>`` and
+    eval.sh evaluates it into ``evaluation/CoOp/<cfg>_16shots/<settings>/<dataset>/seed<S>``. A
+    few-shot ImageNet run that no evaluation names stays out of the cross-dataset table."""
+    settings = "nctx16_cscFalse_ctpend"
+    for seed in (1, 2, 3):
+        folder = tmp_path / "imagenet" / "CoOp" / "vit_b16_ep50_16shots" / settings / f"seed{seed}"
+        write_run(folder, dassl_training_log("CoOp", "vit_b16_ep50", 71.0 + seed / 10, epochs=50), marker=False)
+        for dataset, accuracy in (("caltech101", 93.7), ("imagenetv2", 64.2)):
+            folder = tmp_path / "evaluation" / "CoOp" / "vit_b16_ep50_16shots" / settings / dataset / f"seed{seed}"
+            write_run(folder, dassl_eval_log("CoOp", "vit_b16_ep50", accuracy, epoch=50), marker=False)
+        folder = tmp_path / "imagenet" / "CoOp" / "rn50_16shots" / settings / f"seed{seed}"
+        write_run(folder, dassl_training_log("CoOp", "rn50", 63.0, epochs=50), marker=False)
+    report = results.collect(str(tmp_path))
+    label = f"CoOp/vit_b16_ep50 {settings}"
+    for protocol in ("xd", "dg"):
+        assert entry(report, protocol, label, "imagenet", "accuracy").mean == pytest.approx(71.2)
+    assert entry(report, "xd", label, "caltech101", "accuracy").values == {"1": 93.7, "2": 93.7, "3": 93.7}
+    assert entry(report, "dg", label, "imagenetv2", "accuracy").mean == pytest.approx(64.2)
+    assert entry(report, "fewshot", f"CoOp/rn50 {settings}", "imagenet", "16 shots").mean == pytest.approx(63.0)
+    assert {e.method.label for e in report.entries if e.protocol in ("xd", "dg")} == {label}
+    assert "missing-run" not in kinds(report)

@@ -8,7 +8,8 @@ This project's scripts keep the reference repositories' layouts, so one walk rea
                 evaluation of given weights ``few_shot/<dataset>/<Trainer>/<cfg>_<K>shots/seed<S>``
                 (variant ``few_shot``)
   cross-dataset ``imagenet/<Trainer>/<cfg>_16shots/seed<S>`` then
-                ``evaluation/<Trainer>/<cfg>_16shots/<dataset>/seed<S>`` (ImageNet variants: DG)
+                ``evaluation/<Trainer>/<cfg>_16shots/<dataset>/seed<S>`` (ImageNet variants: DG);
+                CoOp's eval.sh: both with the settings folder after ``<cfg>_16shots``
   zero-shot     ``ZeroshotCLIP*/<cfg>/<dataset>``
 """
 import os
@@ -128,17 +129,27 @@ def discover_trained(root: str, evaluated: str = "") -> Iterator[Cell]:
             if runs:
                 variant = " ".join(filter(None, (settings, evaluated)))
                 yield Cell("fewshot", Method(trainer, cfg, variant), dataset, "fewshot", runs, shots, cfg)
+            if runs and dataset == SOURCE_DATASET and shots == 16 and not evaluated:  # CoOp's eval.sh source
+                yield Cell("source", Method(trainer, cfg, settings), dataset, "source", runs, cfg=cfg)
 
 
 def discover_targets(root: str) -> Iterator[Cell]:
-    """``evaluation/<Trainer>/<cfg>_<K>shots/<dataset>/seed<S>``."""
-    for (trainer, cfg_shots, dataset), folder in folders_at(osp.join(root, "evaluation"), 3):
+    """``evaluation/<Trainer>/<cfg>_<K>shots/<dataset>/seed<S>``, or with the few-shot settings
+    folder before the dataset (``.../<cfg>_16shots/nctx16_cscFalse_ctpend/<dataset>/...``, CoOp's eval.sh)."""
+    for (trainer, cfg_shots, name), folder in folders_at(osp.join(root, "evaluation"), 3):
         match = SHOTS_DIR.match(cfg_shots)
-        runs = seed_runs(folder, eval_only=True) if match else {}
+        if not match:
+            continue
+        cfg, shots = match.group(1), "" if match.group(2) == "16" else f"{match.group(2)}shots"
+        runs = seed_runs(folder, eval_only=True)
         if runs:
-            variant = "" if match.group(2) == "16" else f"{match.group(2)}shots"
-            protocol = "dg" if dataset in DG_TARGETS else "xd"
-            yield Cell(protocol, Method(trainer, match.group(1), variant), dataset, "target", runs, cfg=match.group(1))
+            found = [("", name, runs)]
+        else:  # ``name`` is a settings folder holding the datasets
+            found = [(name, dataset, seed_runs(osp.join(folder, dataset), True)) for dataset in subdirs(folder)]
+        for settings, dataset, target_runs in found:
+            if target_runs:
+                method = Method(trainer, cfg, " ".join(filter(None, (settings, shots))))
+                yield Cell("dg" if dataset in DG_TARGETS else "xd", method, dataset, "target", target_runs, cfg=cfg)
 
 
 def discover_zeroshot(root: str) -> Iterator[Cell]:
@@ -159,7 +170,8 @@ def discover_zeroshot(root: str) -> Iterator[Cell]:
 
 def attach_sources(cells: List[Cell]) -> List[Cell]:
     """The ImageNet source run heads both the cross-dataset and the DG table: put it in each
-    protocol where the method has targets (cross-dataset when it has none yet)."""
+    protocol where the method has targets (cross-dataset when it has none yet, unless it is a
+    few-shot run with settings, which serves as a source only where targets name it)."""
     target_protocols = defaultdict(set)
     for cell in cells:
         if cell.part == "target":
@@ -169,7 +181,7 @@ def attach_sources(cells: List[Cell]) -> List[Cell]:
         if cell.protocol != "source":
             attached.append(cell)
             continue
-        for protocol in sorted(target_protocols[cell.method]) or ["xd"]:
+        for protocol in sorted(target_protocols[cell.method]) or ([] if cell.method.variant else ["xd"]):
             attached.append(replace(cell, protocol=protocol))
     return attached
 
