@@ -12,6 +12,9 @@ from .protocols import AVERAGE, PROTOCOLS, SOURCE_DATASET, Protocol, column_orde
 PLPP = "PLPP"  # the CoOp host's trainer name; every other host's variant is "<Host>_PLPP"
 PLPP_SUFFIX = "_PLPP"
 PLPP_HOST = "CoOp"
+# The published base-to-new tables' row order; other methods follow by name, each PLPP variant
+# right after its host.
+METHOD_ORDER = ("ZeroshotCLIP", "CoOp", "CoCoOp", "KgCoOp", "MaPLe", "IVLP", "PromptSRC")
 
 
 @dataclass
@@ -226,3 +229,13 @@ def host_comparisons(entries: List[Entry], protocol: str = "base2new") -> List[C
         if host:
             found.append(compare(PROTOCOLS[protocol], own, groups[host]))
     return [c for c in found if c.deltas]
+
+
+def method_rank(method: Method) -> Tuple[int, str, bool, Method]:
+    """Zero-shot CLIP first, then METHOD_ORDER, then other methods by name; a PLPP variant
+    (``host_trainer``) right after its host's runs."""
+    host = host_trainer(method.trainer)
+    name = (host or method.trainer).lower()
+    known = [m.lower() for m in METHOD_ORDER]
+    rank = 0 if name.startswith("zeroshotclip") else (known.index(name) if name in known else len(known))
+    return (rank, name, bool(host), method)

@@ -1,4 +1,5 @@
-"""PNG plots: few-shot curves and base-to-new bars, one colour per method in every panel.
+"""PNG plots: few-shot curves and base-to-new bars, one colour per method in every panel, the
+methods in the tables' order.
 
 matplotlib is imported only when a plot is drawn, and through a bare ``Figure`` (Agg), so the
 results command leaves pyplot's state and the caller's backend alone.
@@ -6,7 +7,7 @@ results command leaves pyplot's state and the caller's backend alone.
 from collections import defaultdict
 from typing import Dict, List
 
-from .aggregate import Entry
+from .aggregate import Entry, method_rank
 from .discover import Method
 from .protocols import AVERAGE, dataset_order, dataset_title
 
@@ -54,7 +55,7 @@ def plot_fewshot(entries: List[Entry], path: str, metric: str) -> bool:
     curves = [e for e in entries if e.protocol == "fewshot"]
     if not any(e.shots for e in curves):
         return False
-    methods = sorted({e.method for e in curves})
+    methods = sorted({e.method for e in curves}, key=method_rank)
     colours = method_colours(methods)
     panels = plotted_datasets(curves)
     shots = sorted({e.shots for e in curves if e.shots})
@@ -96,7 +97,7 @@ def plot_base2new(entries: List[Entry], path: str, metric: str) -> bool:
     b2n = [e for e in entries if e.protocol == "base2new"]
     if not b2n:
         return False
-    methods = sorted({e.method for e in b2n})
+    methods = sorted({e.method for e in b2n}, key=method_rank)
     colours = method_colours(methods)
     datasets = plotted_datasets(b2n)
     width = 0.8 / len(methods)

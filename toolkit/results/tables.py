@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
-from .aggregate import Comparison, Delta, Entry, Summary, entry_order, group_by_method, host_trainer
+from .aggregate import Comparison, Delta, Entry, Summary, entry_order, group_by_method, method_rank
 from .discover import ZEROSHOT_SEED, Cell, Method, seed_order
 from .protocols import AVERAGE, PROTOCOLS, SOURCE_DATASET, Protocol, column_order, dataset_order, dataset_title
 from .report import Report
@@ -22,9 +22,6 @@ DELTA_NOTE = (
     "Δ rows: a PLPP variant's mean minus its host's (PLPP's host is CoOp, <Host>_PLPP's is <Host>) "
     "where both have results; the average Δ is taken over the datasets both have"
 )
-# The published base-to-new tables' row order; other methods follow by name, each PLPP variant
-# right after its host.
-METHOD_ORDER = ("ZeroshotCLIP", "CoOp", "CoCoOp", "KgCoOp", "MaPLe", "IVLP", "PromptSRC")
 B2N_COLUMNS = ("Base", "New", "HM")
 
 
@@ -176,16 +173,6 @@ def seed_table(protocol: Protocol, entries: List[Entry]) -> Table:
     return Table(f"{protocol.title}: per-seed values", header, rows, names=3)
 
 
-
-
-def method_rank(method: Method) -> Tuple[int, str, bool, Method]:
-    """Zero-shot CLIP first, then METHOD_ORDER, then other methods by name; a PLPP variant
-    (``host_trainer``) right after its host's runs."""
-    host = host_trainer(method.trainer)
-    name = (host or method.trainer).lower()
-    known = [m.lower() for m in METHOD_ORDER]
-    rank = 0 if name.startswith("zeroshotclip") else (known.index(name) if name in known else len(known))
-    return (rank, name, bool(host), method)
 
 
 def methods_table(protocol: Protocol, entries: List[Entry], hosts: List[Comparison]) -> Table:
