@@ -38,6 +38,8 @@ ClusterName=localtest
 SlurmctldHost=$host
 SlurmUser=root
 AuthType=auth/munge
+# A requeued job may start again after the credential lifetime (default 120 s): short for tests.
+AuthInfo=cred_expire=10
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none

@@ -1,0 +1,68 @@
+"""The sweep through submitit's SLURM executor on a real cluster (CI starts a one-node one with
+scripts/dev/local_slurm.sh up): job arrays, and a job requeued while it runs (``scontrol requeue``,
+as a preemption) that finishes with the same result as the uninterrupted run."""
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from runs import REPO, final_accuracy, make_dataset, read_log
+from toolkit.sweep.executors import slurm_available
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
+    not slurm_available(), reason="no SLURM cluster here; to run these tests: bash scripts/dev/local_slurm.sh up")]
+
+FAST = ["OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "8",
+        "DATALOADER.TEST.BATCH_SIZE", "16"]
+LAYOUT = "base2new/{part}/{dataset}/shots_16/{method}/vit_b16_ctxv1/seed{seed}"
+TARGET = LAYOUT.format(part="train_base", dataset="eurosat", method="PLPP", seed=1)
+
+
+def prompt(run_dir):
+    """The learned context in the run's last checkpoint."""
+    folder = os.path.join(run_dir, "prompt_learner")
+    state = torch.load(os.path.join(folder, "model.pth.tar-1"), map_location="cpu", weights_only=False)["state_dict"]
+    return state["ctx"]
+
+
+def test_slurm_sweep_with_a_requeued_job(tmp_path, tiny_clip_file):
+    data = make_dataset(make_dataset(str(tmp_path / "data"), "eurosat"), "dtd")
+    out = str(tmp_path / "sweep")
+    env = dict(os.environ, CLIP_CHECKPOINT=tiny_clip_file)
+    command = [sys.executable, "-m", "toolkit.sweep", "base2new", "--methods", "CoOp", "PLPP", "--datasets", "eurosat",
+               "dtd", "--seeds", "1", "--root", data, "--output", out, "--cluster", "slurm", "--gpus", "0", "--cpus", "1",
+               "--time", "30", "--jobs", "2", "--poll", "0.5", "--opts", *FAST]
+    log = open(tmp_path / "sweep.txt", "w+")
+    sweep = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    # Requeue the PLPP eurosat training job as soon as it runs (SIGTERM to train.py, back in the queue).
+    job_log = os.path.join(out, TARGET, "sweep.log")
+    deadline = time.time() + 300
+    while not (os.path.isfile(job_log) and "SLURM job" in open(job_log).read()) and time.time() < deadline:
+        time.sleep(0.2)
+    job_id = re.search(r"\(SLURM job (\S+)\)", open(job_log).read()).group(1)
+    requeued = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
+    assert requeued.returncode == 0, requeued.stderr
+
+    assert sweep.wait(timeout=600) == 0, open(tmp_path / "sweep.txt").read()[-3000:]
+    log.seek(0)
+    output = log.read()
+    assert "SLURM, the default partition, job arrays of at most 2 running" in output
+    assert len(re.findall(r"^==> .*\(SLURM job ", open(job_log).read(), re.M)) == 2  # it ran again after the requeue
+    folders = {os.path.join(out, LAYOUT.format(part=p, dataset=d, method=m, seed=1))
+               for p in ("train_base", "test_new") for d in ("eurosat", "dtd") for m in ("CoOp", "PLPP")}
+    assert {d for d, _, files in os.walk(out) if "finished.json" in files} == folders
+    assert "EuroSAT" in output.split("toolkit.results")[-1]
+
+    # The requeued job's result is the uninterrupted run's (the same script command, run by hand).
+    by_hand = str(tmp_path / "scripts")
+    done = subprocess.run(["bash", os.path.join(REPO, "scripts", "plpp", "base2new_train.sh"), "eurosat", "1"],
+                          env=dict(env, DATA=data, OUTPUT=by_hand, PY=sys.executable, OPTS=" ".join(FAST)),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert final_accuracy(read_log(os.path.join(out, TARGET))) == final_accuracy(read_log(os.path.join(by_hand, TARGET)))
+    assert torch.equal(prompt(os.path.join(out, TARGET)), prompt(os.path.join(by_hand, TARGET)))
