@@ -24,6 +24,7 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights
 
 from .backbone import CLIP, clip, load_clip_to_cpu, readable_classnames, tokenizer
+from .feature_cache import cached_image_features
 
 PRECISIONS = ("fp16", "fp32", "amp", "bf16")
 
@@ -141,6 +142,9 @@ class PromptTrainer(TrainerX):
     """
 
     config_node = ""  # the method's node under cfg.TRAINER, e.g. "COOP"
+    # True when the image tower is frozen and unprompted: evaluation then reuses cached image
+    # features (trainers/feature_cache.py); the model must have encode_image() and logits().
+    frozen_image_tower = False
     model_name = "prompt_learner"  # registered model name: the checkpoint sub-folder
     frozen_checkpoint_keys: Tuple[str, ...] = ("token_prefix", "token_suffix")  # never loaded
 
@@ -239,8 +243,21 @@ class PromptTrainer(TrainerX):
         with self.autocast():
             return self.model(image)
 
+    def image_tower(self) -> nn.Module:
+        """The frozen image encoder whose weights key the feature cache."""
+        return self.model.image_encoder
+
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """Image features as the model's logits take them (what the feature cache stores)."""
+        with self.autocast():
+            return self.model.encode_image(images)
+
+    def logits_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return self.model.logits(features)
+
     def test(self, split=None):
-        with self.autocast(), self.evaluation_context():
+        with self.autocast(), self.evaluation_context(), cached_image_features(self):
             return super().test(split)
 
     def load_model(self, directory, epoch=None):
