@@ -25,3 +25,15 @@ def clip_checkpoint(tiny_clip_file, monkeypatch):
     """Point every CLIP load at the tiny checkpoint (the loader honours $CLIP_CHECKPOINT)."""
     monkeypatch.setenv("CLIP_CHECKPOINT", tiny_clip_file)
     return tiny_clip_file
+
+
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache_dir(tmp_path_factory):
+    """Evaluations cache image features in this session's temporary folder, never the user's."""
+    previous = os.environ.get("PLPP_FEATURE_CACHE_DIR")
+    os.environ["PLPP_FEATURE_CACHE_DIR"] = str(tmp_path_factory.mktemp("feature-cache"))
+    yield
+    if previous is None:
+        del os.environ["PLPP_FEATURE_CACHE_DIR"]
+    else:
+        os.environ["PLPP_FEATURE_CACHE_DIR"] = previous

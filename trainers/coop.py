@@ -106,8 +106,15 @@ class CustomCLIP(nn.Module):
         return text_features / text_features.norm(dim=-1, keepdim=True)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.encode_image(image))
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+        """Unit-norm image features [batch, embed_dim] (frozen: the feature cache stores them)."""
         image_features = self.image_encoder(image.type(self.dtype))
-        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
+        return image_features / image_features.norm(dim=-1, keepdim=True)
+
+    def logits(self, image_features: torch.Tensor) -> torch.Tensor:
+        """Logits [batch, n_cls] of unit-norm image features against the class prompts."""
         text_features = self.encode_text() if self.fixed_text_features is None else self.fixed_text_features
         return self.logit_scale.exp() * image_features @ text_features.t()
 
@@ -127,6 +134,7 @@ class CoOp(PromptTrainer):
     """Context Optimization (CoOp), https://arxiv.org/abs/2109.01134."""
 
     config_node = "COOP"
+    frozen_image_tower = True  # only the text side is prompted
 
     def check_cfg(self, cfg):
         super().check_cfg(cfg)

@@ -112,6 +112,7 @@ class KgCoOp(PromptTrainer):
     """Knowledge-guided Context Optimization (KgCoOp), https://arxiv.org/abs/2303.13283."""
 
     config_node = "KGCOOP"
+    frozen_image_tower = True  # CoOp's text-only prompt: evaluation reuses cached image features
     evaluation_context = CoOp.evaluation_context  # CoOp's prompts: encode them once per evaluation
 
     def check_cfg(self, cfg):

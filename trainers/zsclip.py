@@ -5,6 +5,7 @@ from dassl.engine import TRAINER_REGISTRY, TrainerX
 from runtime.catalogue import zero_shot_template
 
 from .backbone import encode_class_prompts, load_clip_to_cpu
+from .feature_cache import cached_image_features
 
 # The seven ImageNet templates selected in CLIP's prompt-engineering notebook.
 IMAGENET_TEMPLATES_SELECT = [
@@ -21,6 +22,8 @@ IMAGENET_TEMPLATES_SELECT = [
 @TRAINER_REGISTRY.register()
 class ZeroshotCLIP(TrainerX):
     """CLIP with the dataset's template (datasets without one use "a photo of a {}.")."""
+
+    frozen_image_tower = True  # evaluation reuses cached image features (trainers/feature_cache.py)
 
     def templates(self) -> list:
         return [zero_shot_template(self.cfg.DATASET.NAME)]
@@ -39,10 +42,23 @@ class ZeroshotCLIP(TrainerX):
         self.text_features = encode_class_prompts(clip_model, self.dm.dataset.classnames, templates)
         self.clip_model = clip_model
 
+    def image_tower(self):
+        return self.clip_model.visual
+
+    def encode_images(self, images):
+        """Unit-norm image features (what the feature cache stores)."""
+        image_features = self.clip_model.encode_image(images.type(self.clip_model.dtype))
+        return image_features / image_features.norm(dim=-1, keepdim=True)
+
+    def logits_from_features(self, features):
+        return self.clip_model.logit_scale.exp() * features @ self.text_features.t()
+
     def model_inference(self, image):
-        image_features = self.clip_model.encode_image(image.type(self.clip_model.dtype))
-        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
-        return self.clip_model.logit_scale.exp() * image_features @ self.text_features.t()
+        return self.logits_from_features(self.encode_images(image))
+
+    def test(self, split=None):
+        with cached_image_features(self):
+            return super().test(split)
 
 
 @TRAINER_REGISTRY.register()
