@@ -22,6 +22,7 @@ TRAINERS = {
     "CoOp": ("vit_b16_ep50", ["TRAINER.COOP.N_CTX", "4"]),
     "PLPP": ("vit_b16_ep50", ["TRAINER.COOP.N_CTX", "4"]),
     "KgCoOp": ("vit_b16_ep100_ctxv1", []),
+    "CoCoOp": ("vit_b16_c4_ep10_batch1_ctxv1", []),
     "ZeroshotCLIP": ("vit_b16", []),
 }
 
@@ -170,6 +171,12 @@ def test_exported_features_give_plain_clip_the_same_predictions(runs, trainer, t
     plain = [saved["classnames"][i] for i in logits.argmax(dim=-1).tolist()]
     assert saved["trainer"] == trainer and saved["classnames"] == PromptClassifier.from_run(run_dir).classnames
     assert plain == [p.labels[0] for p in PromptClassifier.from_run(run_dir).predict(paths)]
+
+
+def test_prompts_that_depend_on_the_image_are_not_exported(runs, tmp_path, capsys):
+    path = tmp_path / "features.pt"
+    assert export.main([runs("CoCoOp"), "--out", str(path)]) == 2
+    assert "Cannot export CoCoOp's prompt as class features" in capsys.readouterr().err and not path.exists()
 
 
 def test_bad_input_is_one_line(runs, tmp_path, capsys):

@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .run import RunRecord, build_trainer, read_run
+from .run import RunRecord, build_trainer, quiet, read_run
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -118,6 +118,7 @@ class Batches:
         self.loader = loader
         self.items = items
         self.progress = progress
+        self.stream = sys.stderr  # the console, also while the trainer's own output is hidden
         self.indices: List[int] = []
         self.skipped: List[Tuple[str, str]] = []
 
@@ -125,12 +126,14 @@ class Batches:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[dict]:
-        with tqdm(total=len(self.items), desc="predicting", unit="image", disable=not self.progress, file=sys.stderr) as bar:
+        # position 0: the trainer's own bar, opened first, writes to a hidden stream
+        with tqdm(total=len(self.items), desc="predicting", unit="image", disable=not self.progress, file=self.stream,
+                  position=0) as bar:
             for batch in self.loader:
                 for index, reason in batch["failed"]:
                     path = self.items[index][0]
                     self.skipped.append((path, reason))
-                    tqdm.write(f"skipped {path}: cannot read it as an image ({reason})", file=sys.stderr)
+                    tqdm.write(f"skipped {path}: cannot read it as an image ({reason})", file=self.stream)
                 bar.update(len(batch["index"]) + len(batch["failed"]))
                 if batch["img"] is None:
                     continue
@@ -156,19 +159,15 @@ class OutputCollector:
 
 @contextlib.contextmanager
 def trainer_evaluating(trainer, batches: Batches, collector: OutputCollector) -> Iterator[None]:
-    """The trainer evaluates ``batches`` into ``collector``; its own bar and lines stay silent."""
-    saved = trainer.test_loader, trainer.evaluator, os.environ.get("TQDM_DISABLE")
+    """The trainer evaluates ``batches`` into ``collector``; its own lines and per-batch bar are
+    hidden (``batches`` keeps the console for its bar and its skipped-file lines)."""
+    saved = trainer.test_loader, trainer.evaluator
     trainer.test_loader, trainer.evaluator = batches, collector
-    os.environ["TQDM_DISABLE"] = "1"  # the trainer's per-batch bar; ours passes disable explicitly
     try:
-        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull):
             yield
     finally:
-        trainer.test_loader, trainer.evaluator = saved[0], saved[1]
-        if saved[2] is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = saved[2]
+        trainer.test_loader, trainer.evaluator = saved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +182,8 @@ class PromptClassifier:
         self.record = record
         self.trainer = trainer
         self.classnames = list(classnames)
-        self.transform = build_transform(record.cfg, is_train=False)
+        with quiet():
+            self.transform = build_transform(record.cfg, is_train=False)
         self.skipped: List[Tuple[str, str]] = []  # (path, reason) of the last predict call
 
     @classmethod

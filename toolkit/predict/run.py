@@ -86,7 +86,7 @@ def _data_free_build_data_loader(self) -> None:
 
 
 @contextlib.contextmanager
-def quiet(verbose: bool) -> Iterator[None]:
+def quiet(verbose: bool = False) -> Iterator[None]:
     """Hide what building and loading print (the trainer's log lines), unless ``verbose``."""
     if verbose:
         yield
