@@ -170,8 +170,11 @@ class CachedFeatureLoader:
 
 
 def uses_cache(trainer) -> bool:
-    """Whether ``trainer``'s evaluations read and fill the cache."""
-    return bool(getattr(trainer, "frozen_image_tower", False)) and bool(trainer.cfg.TEST.get("FEATURE_CACHE", False))
+    """Whether ``trainer``'s evaluations read and fill the cache (not yet under torchrun, whose
+    evaluation shards the image batches over the processes)."""
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    return (bool(getattr(trainer, "frozen_image_tower", False)) and bool(trainer.cfg.TEST.get("FEATURE_CACHE", False))
+            and not distributed)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,7 @@ import torchvision.transforms as T
 from torch.utils.data import DataLoader, Dataset
 from yacs.config import CfgNode
 
-from dassl.utils import read_image
+from dassl.utils import distributed, read_image
 
 from .datasets import build_dataset
 from .datasets.base_dataset import Datum
@@ -39,13 +39,19 @@ def build_data_loader(
         sampler_type, cfg=cfg, data_source=data_source, batch_size=batch_size, n_domain=n_domain, n_ins=n_ins
     )
     wrapper_class = dataset_wrapper or DatasetWrapper
+    dataset = wrapper_class(cfg, data_source, transform=tfm, is_train=is_train)
+    drop_last = is_train and len(data_source) >= batch_size
+    pin_memory = torch.cuda.is_available() and cfg.USE_CUDA
+    if is_train and distributed.world_size() > 1:  # torchrun: this process's shard of each global batch
+        batch_sampler = distributed.ShardedBatchSampler(sampler, batch_size, drop_last)
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=cfg.DATALOADER.NUM_WORKERS, pin_memory=pin_memory)
     return DataLoader(
-        wrapper_class(cfg, data_source, transform=tfm, is_train=is_train),
+        dataset,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=cfg.DATALOADER.NUM_WORKERS,
-        drop_last=is_train and len(data_source) >= batch_size,
-        pin_memory=torch.cuda.is_available() and cfg.USE_CUDA,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
     )
 
 
