@@ -106,6 +106,10 @@ def main(args: argparse.Namespace) -> None:
     from .records import mark_finished, write_run_record
 
     cfg = setup_cfg(args)
+    from .distributed import join, run_worker
+
+    if join(cfg) > 0:  # under torchrun: every rank but 0 trains alongside it, silently
+        return run_worker(args, cfg)
     if cfg.SEED >= 0:
         print(f"Setting fixed seed: {cfg.SEED}")
         set_random_seed(cfg.SEED)

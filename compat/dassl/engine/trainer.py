@@ -12,12 +12,12 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 import torch
-from tqdm import tqdm
 from yacs.config import CfgNode
 
 from dassl.data import DataManager
 from dassl.evaluation import build_evaluator
 from dassl.utils import AverageMeter, MetricMeter, mkdir_if_missing
+from dassl.utils.distributed import evaluate_batches
 
 from .trainer_base import TrainerBase
 
@@ -134,14 +134,17 @@ class SimpleTrainer(TrainerBase):
             data_loader = self.test_loader
 
         print(f"Evaluate on the *{split}* set")
-        for batch in tqdm(data_loader):
-            images, labels = self.parse_batch_test(batch)
-            self.evaluator.process(self.model_inference(images), labels)
+        for outputs, labels in evaluate_batches(data_loader, self._evaluate_batch):  # sharded under torchrun
+            self.evaluator.process(outputs, labels)
 
         results = self.evaluator.evaluate()
         for key, value in results.items():
             self.write_scalar(f"{split}/{key}", value, self.epoch)
         return list(results.values())[0]
+
+    def _evaluate_batch(self, batch: Dict[str, Any]) -> Tuple[torch.Tensor, torch.Tensor]:
+        images, labels = self.parse_batch_test(batch)
+        return self.model_inference(images), labels
 
     def model_inference(self, input: torch.Tensor) -> torch.Tensor:
         return self.model(input)

@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 
+from dassl.utils.distributed import synchronize_training, world_size
 from dassl.utils import load_checkpoint, resume_from_checkpoint, save_checkpoint, tolist_if_not
 from dassl.utils.torchtools import check_state_dict_fits, missing_file_message
 
@@ -42,6 +43,8 @@ class TrainerBase:
         self._models[name] = model
         self._optims[name] = optim
         self._scheds[name] = sched
+        if optim is not None and world_size() > 1:  # torchrun: rank 0's weights, averaged gradients
+            synchronize_training(model, optim)
 
     def get_model_names(self, names: Names = None) -> List[str]:
         """All registered names in registration order, or ``names`` after checking each exists."""
