@@ -1,8 +1,10 @@
 """The sweep through submitit's SLURM executor on a real cluster (CI starts a one-node one with
-scripts/dev/local_slurm.sh up): job arrays, and a job requeued while it runs (``scontrol requeue``,
-as a preemption) that finishes with the same result as the uninterrupted run."""
+scripts/dev/local_slurm.sh up): job arrays; a job requeued while it runs (``scontrol requeue``,
+as a preemption) finishes with the same result as the uninterrupted run; a job sent submitit's
+time-limit signal (USR2) checkpoints, requeues itself and finishes."""
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ FAST = ["OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN
         "DATALOADER.TEST.BATCH_SIZE", "16"]
 LAYOUT = "base2new/{part}/{dataset}/shots_16/{method}/vit_b16_ctxv1/seed{seed}"
 TARGET = LAYOUT.format(part="train_base", dataset="eurosat", method="PLPP", seed=1)
+SIGNALLED = LAYOUT.format(part="train_base", dataset="dtd", method="CoOp", seed=1)
 
 
 def prompt(run_dir):
@@ -39,20 +42,27 @@ def test_slurm_sweep_with_a_requeued_job(tmp_path, tiny_clip_file):
     log = open(tmp_path / "sweep.txt", "w+")
     sweep = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    # Requeue the PLPP eurosat training job as soon as it runs (SIGTERM to train.py, back in the queue).
-    job_log = os.path.join(out, TARGET, "sweep.log")
-    deadline = time.time() + 300
-    while not (os.path.isfile(job_log) and "SLURM job" in open(job_log).read()) and time.time() < deadline:
-        time.sleep(0.2)
-    job_id = re.search(r"\(SLURM job (\S+)\)", open(job_log).read()).group(1)
-    requeued = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
-    assert requeued.returncode == 0, requeued.stderr
+    # As soon as each runs: SIGUSR2 to the CoOp dtd training job (SLURM's warning before the time
+    # limit, sent to the job's processes as SLURM does: scancel --signal retries into the requeued
+    # run), then requeue the PLPP eurosat one (SIGTERM to train.py, back in the queue).
+    for run in (SIGNALLED, TARGET):
+        job_log = os.path.join(out, run, "sweep.log")
+        deadline = time.time() + 300
+        while not (os.path.isfile(job_log) and "SLURM job" in open(job_log).read()) and time.time() < deadline:
+            time.sleep(0.2)
+        job_id, pid = re.search(r"\(SLURM job (\S+), pid (\d+)\)", open(job_log).read()).groups()
+        if run == SIGNALLED:
+            os.kill(int(pid), signal.SIGUSR2)
+        else:
+            done = subprocess.run(["scontrol", "requeue", job_id], capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
 
     assert sweep.wait(timeout=600) == 0, open(tmp_path / "sweep.txt").read()[-3000:]
     log.seek(0)
     output = log.read()
     assert "SLURM, the default partition, job arrays of at most 2 running" in output
-    assert len(re.findall(r"^==> .*\(SLURM job ", open(job_log).read(), re.M)) == 2  # it ran again after the requeue
+    for run in (SIGNALLED, TARGET):  # each ran again after its requeue
+        assert len(re.findall(r"^==> .*\(SLURM job ", open(os.path.join(out, run, "sweep.log")).read(), re.M)) == 2
     folders = {os.path.join(out, LAYOUT.format(part=p, dataset=d, method=m, seed=1))
                for p in ("train_base", "test_new") for d in ("eurosat", "dtd") for m in ("CoOp", "PLPP")}
     assert {d for d, _, files in os.walk(out) if "finished.json" in files} == folders

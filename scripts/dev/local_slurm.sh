@@ -20,10 +20,14 @@ install_packages() {
         echo "error: installing slurm-wlm and munge needs root (apt-get); run as root or install them yourself" >&2
         exit 2
     fi
-    echo "[slurm] installing slurm-wlm and munge (apt-get)" >&2
+    local log=/tmp/local_slurm_install.log
+    echo "[slurm] installing slurm-wlm and munge (apt-get; log: $log)" >&2
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends slurm-wlm munge >&2
+    if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge; } > "$log" 2>&1; then
+        tail -n 20 "$log" >&2
+        echo "error: could not install slurm-wlm and munge; see $log" >&2
+        exit 1
+    fi
 }
 
 write_config() {
@@ -75,7 +79,7 @@ up() {
     mkdir -p /run/munge /var/lib/munge /var/log/munge
     chown munge:munge /run/munge /var/lib/munge /var/log/munge 2>/dev/null || true
     pgrep -x munged >/dev/null || runuser -u munge -- munged 2>/dev/null || munged --force
-    pgrep -x slurmctld >/dev/null || slurmctld
+    if pgrep -x slurmctld >/dev/null; then scontrol reconfigure; else slurmctld; fi
     pgrep -x slurmd >/dev/null || slurmd
     for _ in $(seq 60); do
         if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then

@@ -43,15 +43,17 @@ class TrainJob(submitit.helpers.Checkpointable):
             return OK
         os.makedirs(folder, exist_ok=True)
         on_slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
-        where = f" (SLURM job {slurm_job_id()})" if on_slurm else ""
+        where = f" (SLURM job {slurm_job_id()}, pid {os.getpid()})" if on_slurm else ""
         with open(os.path.join(folder, LOG_NAME), "a") as log:
             log.write(f"==> {time.strftime('%Y-%m-%d %H:%M:%S')}{where} {' '.join(command)}\n")
             log.flush()
             self._process = subprocess.Popen(list(command), cwd=REPO, env=dict(os.environ, **env), stdout=log,
-                                             stderr=subprocess.STDOUT)
+                                             stderr=subprocess.STDOUT, preexec_fn=ignore_submitit_signal)
             if not on_slurm:
                 signal.signal(signal.SIGTERM, self._forward)
-            status = self._process.wait()
+            while self._process.poll() is None:  # not wait(): the signal handlers below poll it too
+                time.sleep(0.5)
+            status = self._process.returncode
             log.write(f"==> exit status {status}\n")
         if on_slurm and (status == INTERRUPTED or status < 0):
             time.sleep(SLURM_GRACE_S)  # SLURM is stopping the job: a requeue reruns this call, which resumes
@@ -66,11 +68,28 @@ class TrainJob(submitit.helpers.Checkpointable):
         then requeue the same call (which resumes)."""
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGUSR1)
-            try:
-                self._process.wait(STOP_WAIT_S)
-            except subprocess.TimeoutExpired:
-                pass
+            deadline = time.time() + STOP_WAIT_S
+            while not exited(self._process) and time.time() < deadline:
+                time.sleep(0.2)
         return submitit.helpers.DelayedSubmission(TrainJob(), folder, command, env)
+
+
+def exited(process: subprocess.Popen) -> bool:
+    """Whether ``process`` ended; inside a signal handler, where the interrupted ``poll`` may hold
+    Popen's lock, ``/proc`` tells a zombie apart."""
+    if process.poll() is not None:
+        return True
+    try:
+        with open(f"/proc/{process.pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def ignore_submitit_signal() -> None:
+    """In train.py: ignore SIGUSR2, submitit's warning before the time limit, which SLURM sends to
+    every process of the job; the worker answers it (``checkpoint``) by asking train.py to stop."""
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
 def slurm_job_id() -> str:

@@ -140,7 +140,7 @@ class Scheduler:
         """The live table, redrawn in place on a terminal."""
         if not self.live:
             return
-        lines = table(self.entries, include_finished=len(self.entries) <= 40)
+        lines = table(self.entries, everything=len(self.entries) <= 40)
         if self.drawn:
             self.out.write(f"\x1b[{self.drawn}F\x1b[J")
         self.out.write("\n".join(lines) + "\n")
@@ -155,12 +155,13 @@ def counts(entries: Sequence[Entry]) -> Dict[str, int]:
     return tally
 
 
-def table(entries: Sequence[Entry], include_finished: bool = True) -> List[str]:
-    """``#  state  job  detail`` rows and a one-line tally."""
+def table(entries: Sequence[Entry], everything: bool = True) -> List[str]:
+    """``#  state  job  detail`` rows and a one-line tally; a long sweep shows only the jobs out
+    (queued, running) and the failed ones."""
     width = max([len(e.run.label) for e in entries] + [3])
     lines = [f"{'#':>4}  {'state':<10} {'job':<{width}}  detail"]
     for i, entry in enumerate(entries, 1):
-        if entry.state == "finished" and not include_finished:
+        if not everything and entry.state not in ("queued", "running", "failed", "blocked"):
             continue
         lines.append(f"{i:>4}  {entry.state:<10} {entry.run.label:<{width}}  {entry.detail}".rstrip())
     lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts(entries).items())))
