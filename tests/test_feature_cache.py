@@ -23,7 +23,7 @@ def build(data_root, out, trainer="CoOp", opts=()):
 
     from runtime import cli
 
-    config = "vit_b16_ep100_ctxv1" if trainer.startswith("KgCoOp") else "vit_b16_ep50"
+    config = {"KgCoOp": "vit_b16_ep100_ctxv1", "CoCoOp": "vit_b16_c4_ep10_batch1"}.get(trainer.split("_")[0], "vit_b16_ep50")
     args = cli.build_parser().parse_args(train_args(data_root, out, trainer=trainer, config=config, opts=["TRAINER.COOP.N_CTX", "4", *opts]))
     return build_trainer(cli.setup_cfg(args))
 
@@ -48,7 +48,7 @@ def cache_files(directory):
     return sorted(os.path.join(d, f) for d, _, files in os.walk(directory) for f in files)
 
 
-@pytest.mark.parametrize("name", ["CoOp", "ZeroshotCLIP", "KgCoOp"])
+@pytest.mark.parametrize("name", ["CoOp", "ZeroshotCLIP", "KgCoOp", "CoCoOp"])
 def test_cached_logits_equal_uncached(name, data_root, tmp_path, clip_checkpoint, monkeypatch, capsys):
     monkeypatch.setenv("PLPP_FEATURE_CACHE_DIR", str(tmp_path / "cache"))
     trainer = build(data_root, str(tmp_path / "out"), trainer=name)
@@ -179,7 +179,7 @@ def test_only_trainers_with_a_frozen_unprompted_image_tower_opt_in():
     import trainers  # noqa: F401  (registers every trainer)
 
     registered = TRAINER_REGISTRY._obj_map
-    frozen = {"ZeroshotCLIP", "ZeroshotCLIP2", "CoOp", "PLPP", "KgCoOp", "KgCoOp_PLPP"}
+    frozen = {"ZeroshotCLIP", "ZeroshotCLIP2", "CoOp", "PLPP", "KgCoOp", "KgCoOp_PLPP", "CoCoOp", "CoCoOp_PLPP"}
     prompted = {"MaPLe", "MaPLe_PLPP", "IVLP", "IVLP_PLPP", "PromptSRC", "PromptSRC_PLPP"}
     for name in frozen:
         assert registered[name].frozen_image_tower is True, name

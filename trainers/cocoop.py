@@ -120,7 +120,11 @@ class CustomCLIP(nn.Module):
         return features / features.norm(dim=-1, keepdim=True)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        image_features = self.encode_image(image)
+        return self.logits(self.encode_image(image))
+
+    def logits(self, image_features: torch.Tensor) -> torch.Tensor:
+        """Logits [batch, n_cls] of unit-norm image features: the meta-network reads only these,
+        so evaluation can start from cached ones (trainers/feature_cache.py)."""
         text_features = self.encode_text(self.prompt_learner.shifted_context(image_features))
         return self.logit_scale.exp() * torch.einsum("bd,bcd->bc", image_features, text_features)
 
@@ -179,6 +183,7 @@ class CoCoOp(PromptTrainer):
     """Conditional Context Optimization (CoCoOp), https://arxiv.org/abs/2203.05557."""
 
     config_node = "COCOOP"
+    frozen_image_tower = True  # the image tower is frozen and unprompted; its features condition the text
 
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
