@@ -1,6 +1,6 @@
 """Frozen image-feature cache for evaluation.
 
-For zero-shot CLIP, CoOp, PLPP, KgCoOp and their PLPP variants the image tower is frozen and
+For zero-shot CLIP, CoOp, CoCoOp, KgCoOp and their PLPP variants the image tower is frozen and
 unprompted: a test image's feature depends only on CLIP's image weights, the precision, the
 image and the test transform. A base-to-new sweep evaluates the same test images for every
 seed, method and half, so the image tower (most of evaluation's time) is run once per image list
