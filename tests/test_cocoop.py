@@ -227,3 +227,44 @@ def test_cocoop_plpp_checkpoint_is_a_cocoop_checkpoint(data_root, tmp_path, clip
     evaluation = str(tmp_path / "eval")
     run_train(cocoop_args(data_root, evaluation, flags=["--eval-only", "--model-dir", out, "--load-epoch", "2"]))
     assert final_accuracy(read_log(evaluation)) == final_accuracy(log)
+
+
+SCRIPT_OPTS = "OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 8 DATALOADER.TEST.BATCH_SIZE 16"
+
+
+@pytest.mark.slow
+def test_scripts_take_the_references_arguments_and_write_its_layout(data_root, tmp_path, tiny_clip_file, capsys):
+    """scripts/cocoop (and the PLPP variant): DATASET SEED, the reference's config and layout, the
+    config's last epoch loaded; the results command reads the runs."""
+    import subprocess
+    import sys
+
+    from runs import REPO
+    from toolkit import results
+
+    output = str(tmp_path / "output")
+    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=sys.executable, CLIP_CHECKPOINT=tiny_clip_file, OPTS=SCRIPT_OPTS)
+    for name in ("FORCE", "CFG", "TRAINER", "METHOD_SCRIPTS"):
+        env.pop(name, None)
+
+    def script(name, *args):
+        return subprocess.run(["bash", os.path.join(REPO, "scripts", name), *args], env=env, capture_output=True, text=True)
+
+    missing = script("cocoop_plpp/base2new_test.sh", "eurosat", "1")
+    assert missing.returncode == 2 and "first run: bash scripts/cocoop_plpp/base2new_train.sh eurosat 1" in missing.stderr
+    for name in ("cocoop/base2new_train.sh", "cocoop/base2new_test.sh", "cocoop_plpp/base2new_train.sh", "cocoop_plpp/base2new_test.sh"):
+        done = script(name, "eurosat", "1")
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    layout = os.path.join(output, "base2new", "{}", "eurosat", "shots_16", "{}", CONFIG, "seed1")
+    for part in ("train_base", "test_new"):
+        for trainer in ("CoCoOp", "CoCoOp_PLPP"):
+            assert os.path.isfile(os.path.join(layout.format(part, trainer), "finished.json")), (part, trainer)
+    with open(os.path.join(layout.format("test_new", "CoCoOp"), "log.txt")) as f:
+        assert "model.pth.tar-2" in f.read()  # the configured last epoch (OPTS: 2), not the reference's fixed 10
+    again = script("cocoop/base2new_train.sh", "eurosat", "1")
+    assert again.returncode == 0 and again.stdout.startswith("skip: ")
+
+    assert results.main([output, "--protocol", "base2new", "--no-plots"]) == 0
+    tables = capsys.readouterr().out
+    assert f"CoCoOp/{CONFIG}" in tables and f"CoCoOp_PLPP/{CONFIG}" in tables
