@@ -242,7 +242,10 @@ class ReferenceCoOpHost:
     reference repository's (used only when this file is dropped into KaiyangZhou/CoOp)."""
 
     def token_embedding_weight(self) -> torch.Tensor:
-        return load_clip_to_cpu(self.cfg).token_embedding.weight  # the reference keeps no copy
+        # The reference keeps no copy. Building CLIP draws random initial weights: the seeded RNG
+        # must not move, or data order and augmentation would differ from CoOp's and ours.
+        with torch.random.fork_rng(devices=[]):
+            return load_clip_to_cpu(self.cfg).token_embedding.weight
 
     def autocast(self) -> contextlib.AbstractContextManager:
         amp = {"amp": torch.float16, "bf16": torch.bfloat16}.get(self.cfg.TRAINER.COOP.PREC)
