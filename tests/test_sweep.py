@@ -132,3 +132,72 @@ def test_progress_reads_epoch_and_eta_from_the_run_log(tmp_path):
                                       "epoch [2/5] batch [1/4] time 0.1 (0.1) loss 0.9 (0.9) lr 2e-3 eta 0:00:07\n")
     assert run_progress(str(tmp_path)) == "epoch 2/5 eta 0:00:07"
     assert run_progress(str(tmp_path / "missing")) == ""
+
+
+class FakeExecutor:
+    """Runs each job at once by writing finished.json into its folder; ``fail`` folders exit 1,
+    ``busy`` ones exit BUSY (another run holds them) and that other run finishes them."""
+
+    def __init__(self, fail=(), busy=()):
+        self.fail, self.busy, self.order, self.jobs = set(fail), set(busy), [], {}
+
+    def capacity(self):
+        return 2
+
+    def submit(self, items):
+        jobs = []
+        for folder, command, env in items:
+            assert command[1] == "train.py" and command[command.index("--output-dir") + 1] == folder
+            self.order.append(folder)
+            job = type("Job", (), {"job_id": str(len(self.order))})()
+            if folder not in self.fail:
+                os.makedirs(folder)
+                open(os.path.join(folder, "finished.json"), "w").close()
+            self.jobs[job.job_id] = 1 if folder in self.fail else 3 if folder in self.busy else 0
+            jobs.append(job)
+        return jobs
+
+    def poll(self, jobs):
+        return {job.job_id: ("done", self.jobs[job.job_id], "") for job in jobs}
+
+    def stop(self, jobs):
+        pass
+
+
+def test_scheduler_runs_evaluations_after_their_training_and_blocks_those_of_failed_ones(tmp_path, capsys):
+    from toolkit.sweep.schedule import Scheduler
+
+    runs = expand("base2new", ["CoOp"], ["eurosat"], [1, 2, 3], str(tmp_path))
+    os.makedirs(runs[2].output)  # seed 3 was trained before: only its evaluation runs
+    open(os.path.join(runs[2].output, "finished.json"), "w").close()
+    executor = FakeExecutor(fail={runs[1].output}, busy={runs[3].output})
+    scheduler = Scheduler(runs, executor, "/data", OPTS, {}, poll_s=0)
+    scheduler.run()
+    states = {entry.run.output: entry.state for entry in scheduler.entries}
+    assert states == {runs[0].output: "finished", runs[1].output: "failed", runs[2].output: "finished",
+                      runs[3].output: "finished", runs[4].output: "blocked", runs[5].output: "finished"}
+    assert runs[2].output not in executor.order and runs[4].output not in executor.order
+    assert executor.order.index(runs[3].output) > executor.order.index(runs[0].output)
+    out = capsys.readouterr().out
+    assert "blocked   base2new test CoOp eurosat seed2  (needs " in out
+    assert "busy      base2new test CoOp eurosat seed1  (another run holds the folder; waiting)" in out
+    assert "finished  base2new test CoOp eurosat seed1  (by another run)" in out
+
+
+def test_a_job_whose_folder_another_sweep_holds_does_not_start(tmp_path):
+    import fcntl
+
+    from runtime.status import BUSY
+    from toolkit.sweep.job import LOCK_NAME, TrainJob
+
+    folder = str(tmp_path / "run")
+    marker = tmp_path / "started"
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'w'); raise SystemExit(5)"]
+    os.makedirs(folder)
+    with open(os.path.join(folder, LOCK_NAME), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert TrainJob()(folder, command, {}) == BUSY and not marker.exists()
+    assert TrainJob()(folder, command, {}) == 5 and marker.exists()  # free: it runs, its status comes back
+    marker.unlink()
+    open(os.path.join(folder, "finished.json"), "w").close()
+    assert TrainJob()(folder, command, {}) == 0 and not marker.exists()  # finished meanwhile: never twice

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun finished runs (old folders kept as <folder>.replaced-<time>)")
     p.add_argument("--jobs", type=int, default=0, help="local: jobs at a time on the CPU (default: one per GPU, else 1); "
                                                        "SLURM: the array's concurrency cap (default 256)")
-    p.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
     s = p.add_argument_group("SLURM (--cluster slurm)")
     s.add_argument("--cluster", choices=["local", "slurm"], default="local")
     s.add_argument("--partition", default="")

@@ -7,6 +7,7 @@ same command resumes. On SLURM the signals come from SLURM itself (preemption, `
 requeue``, the time limit through submitit's checkpoint hook); locally the sweep's controller
 forwards SIGTERM.
 """
+import fcntl
 import os
 import signal
 import subprocess
@@ -16,10 +17,11 @@ from typing import Dict, Optional, Sequence
 import submitit
 
 from runtime.records import is_finished
-from runtime.status import INTERRUPTED, OK
+from runtime.status import BUSY, INTERRUPTED, OK
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOG_NAME = "sweep.log"
+LOCK_NAME = ".sweep.lock"  # held by the job while it runs (train.py holds its own)
 # After train.py stopped on SLURM's signal, wait this long for SLURM to requeue or cancel the
 # job (it kills it after its KillWait) rather than reporting a result the requeued job replaces.
 SLURM_GRACE_S = 300
@@ -39,9 +41,17 @@ class TrainJob(submitit.helpers.Checkpointable):
         self._process = None
 
     def __call__(self, folder: str, command: Sequence[str], env: Dict[str, str]) -> int:
-        if is_finished(folder):  # e.g. a finished SLURM job requeued by hand: never train twice
-            return OK
         os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, LOCK_NAME), "a") as lock:
+            try:  # two sweeps over the same folders: the second one's job does not start
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return BUSY
+            if is_finished(folder):  # done meanwhile, or a finished SLURM job requeued by hand
+                return OK
+            return self._train(folder, command, env)
+
+    def _train(self, folder: str, command: Sequence[str], env: Dict[str, str]) -> int:
         on_slurm = os.environ.get("SUBMITIT_EXECUTOR") == "slurm"
         where = f" (SLURM job {slurm_job_id()}, pid {os.getpid()})" if on_slurm else ""
         with open(os.path.join(folder, LOG_NAME), "a") as log:
@@ -99,13 +109,14 @@ def slurm_job_id() -> str:
 
 
 def last_line(folder: str) -> str:
-    """The last line train.py wrote to the job's log (its error line when it failed)."""
+    """What train.py said last in the job's log: its last ``error:`` line, else its last line."""
     path = os.path.join(folder, LOG_NAME)
     try:
         with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - 4096))
+            f.seek(max(0, os.path.getsize(path) - 8192))
             lines = [line.strip() for line in f.read().decode(errors="replace").splitlines()]
     except OSError:
         return ""
     lines = [line for line in lines if line and not line.startswith("==> ")]
-    return lines[-1] if lines else ""
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or [""])[-1]

@@ -18,16 +18,20 @@ from toolkit.protocols import Run
 from .job import last_line
 
 PROGRESS = re.compile(r"epoch \[(\d+)/(\d+)\] batch \[(\d+)/(\d+)\].*?eta (\S+)")
-REASONS = {BUSY: "busy: another run holds the folder", BAD_INPUT: "bad input", INTERRUPTED: "interrupted (resumes on rerun)"}
+REASONS = {BAD_INPUT: "bad input", INTERRUPTED: "interrupted (resumes on rerun)"}
 
 
 @dataclass
 class Entry:
     run: Run
-    state: str  # finished, to run, unfinished (both waiting), queued, running, done, failed, blocked
+    state: str  # finished, to run, unfinished (both waiting), queued, running, busy, failed, blocked
     job: object = None
     status: Optional[int] = None
     detail: str = ""
+    retry_at: float = 0.0  # busy: when to try again
+
+
+BUSY_RETRY_S = 30.0  # a folder another run holds is tried again this often (until it is finished)
 
 
 def run_progress(folder: str) -> str:
@@ -50,20 +54,26 @@ class Scheduler:
     """Feeds the executor the ready jobs of ``runs`` until none is left or it is stopped."""
 
     def __init__(self, runs: Sequence[Run], executor, root: str, opts: Sequence[str], env: Dict[str, str],
-                 out: TextIO = sys.stdout, poll_s: float = 2.0) -> None:
+                 out: Optional[TextIO] = None, poll_s: float = 1.0) -> None:
         self.entries = [Entry(run, run.state()) for run in runs]
         self.executor = executor
         self.root, self.opts, self.env = root, list(opts), env
-        self.out, self.poll_s = out, poll_s
-        self.live = out.isatty()
+        self.out, self.poll_s = out or sys.stdout, poll_s
+        self.live = self.out.isatty()
         self.drawn = 0
         self.stopping = False
 
     def pending(self) -> List[Entry]:
-        return [e for e in self.entries if e.state in ("to run", "unfinished")]
+        """Jobs to submit: not started, or busy elsewhere and due for another try."""
+        for entry in self.entries:
+            if entry.state == "busy" and is_finished(entry.run.output):
+                entry.state, entry.detail = "finished", "by another run"
+                self.report(entry)
+        now = time.time()
+        return [e for e in self.entries if e.state in ("to run", "unfinished") or (e.state == "busy" and now >= e.retry_at)]
 
     def active(self) -> List[Entry]:
-        return [e for e in self.entries if e.state in ("queued", "running")]
+        return [e for e in self.entries if e.state in ("queued", "running", "busy")]
 
     def ready(self) -> List[Entry]:
         ready = []
@@ -73,7 +83,7 @@ class Scheduler:
                 ready.append(entry)
                 continue
             upstream = next((e for e in self.entries if e.run.output == needs.output), None)
-            if upstream is None or upstream.state in ("failed", "blocked", "done"):
+            if upstream is None or upstream.state in ("failed", "blocked"):
                 entry.state, entry.detail = "blocked", f"needs {needs.output}, which did not finish"
                 self.report(entry)
         return ready
@@ -88,7 +98,7 @@ class Scheduler:
             self.report(entry)
 
     def update(self) -> None:
-        active = self.active()
+        active = [e for e in self.entries if e.state in ("queued", "running")]
         if not active:
             return
         states = self.executor.poll([e.job for e in active])
@@ -98,10 +108,14 @@ class Scheduler:
                 entry.status = status
                 if status == OK and is_finished(entry.run.output):
                     entry.state, entry.detail = "finished", ""
+                elif status == BUSY:  # another sweep or script runs it: wait for it, try again later
+                    entry.state, entry.detail = "busy", "another run holds the folder; waiting"
+                    entry.retry_at = time.time() + BUSY_RETRY_S
                 else:
                     entry.state = "failed"
                     last = last_line(entry.run.output)
-                    entry.detail = why or (f"{REASONS[status]}: {last}" if status in REASONS else f"exit {status}: {last}")
+                    said = f"{REASONS[status]}" if status in REASONS else f"exit {status}"
+                    entry.detail = why or (f"{said}: {last}" if last else said)
                 self.report(entry)
             elif state != entry.state:
                 entry.state = state
@@ -122,9 +136,9 @@ class Scheduler:
         """Stop the running jobs (they save a checkpoint) and wait for them to end."""
         self.stopping = True
         active = self.active()
-        self.executor.stop([e.job for e in active])
+        self.executor.stop([e.job for e in active if e.job is not None and e.state != "busy"])
         deadline = time.time() + wait_s
-        while self.active() and time.time() < deadline:
+        while any(e.state in ("queued", "running") for e in self.entries) and time.time() < deadline:
             time.sleep(0.5)
             self.update()
 
@@ -161,7 +175,7 @@ def table(entries: Sequence[Entry], everything: bool = True) -> List[str]:
     width = max([len(e.run.label) for e in entries] + [3])
     lines = [f"{'#':>4}  {'state':<10} {'job':<{width}}  detail"]
     for i, entry in enumerate(entries, 1):
-        if not everything and entry.state not in ("queued", "running", "failed", "blocked"):
+        if not everything and entry.state not in ("queued", "running", "busy", "failed", "blocked"):
             continue
         lines.append(f"{i:>4}  {entry.state:<10} {entry.run.label:<{width}}  {entry.detail}".rstrip())
     lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts(entries).items())))
