@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -201,3 +202,21 @@ def test_a_job_whose_folder_another_sweep_holds_does_not_start(tmp_path):
     marker.unlink()
     open(os.path.join(folder, "finished.json"), "w").close()
     assert TrainJob()(folder, command, {}) == 0 and not marker.exists()  # finished meanwhile: never twice
+
+
+def test_local_executor_runs_one_job_per_visible_gpu(tmp_path, monkeypatch):
+    from toolkit.sweep.executors import LocalExecutor
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5")
+    executor = LocalExecutor(str(tmp_path / "submitit"))
+    assert executor.describe() == "local, one job per GPU (2, 5)" and executor.capacity() == 2
+    show = [sys.executable, "-c", "import os; print('gpu', os.environ['CUDA_VISIBLE_DEVICES'])"]
+    folders = [str(tmp_path / name) for name in ("a", "b")]
+    jobs = executor.submit([(folder, show, {}) for folder in folders])
+    assert executor.capacity() == 0
+    while not all(state == "done" for state, _, _ in executor.poll(jobs).values()):
+        time.sleep(0.1)
+    assert executor.capacity() == 2
+    assert [open(os.path.join(f, "sweep.log")).read().split("gpu ")[1].split()[0] for f in folders] == ["2", "5"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert LocalExecutor(str(tmp_path / "s2"), jobs=3).describe() == "local, 3 job(s) at a time on the CPU"
