@@ -87,9 +87,12 @@ def test_other_protocols_and_a_method_with_its_own_arguments_match_their_scripts
     run_script("plpp/xd_test.sh", "imagenet_a", "1")
     run_script("coop/main.sh", "eurosat", "vit_b16_ep50", "end", "16", "1", "False", SEEDS="1")
     run_script("coop/zeroshot.sh", "eurosat", "vit_b16")
+    for sub in ("base", "new"):
+        run_script("coop/zeroshot.sh", "dtd", "vit_b16", SUB=sub)
     plan = (planned("xd", ["PLPP"], ["dtd"], [1], data, out) + planned("dg", ["PLPP"], ["imagenet_a"], [1], data, out)[1:]
             + planned("fewshot", ["CoOp"], ["eurosat"], [1], data, out, shots=[1])
-            + planned("zeroshot", ["ZeroshotCLIP"], ["eurosat"], [1], data, out))
+            + planned("zeroshot", ["ZeroshotCLIP"], ["eurosat"], [1], data, out)
+            + planned("base2new", ["ZeroshotCLIP"], ["dtd"], [1, 2], data, out))  # zero-shot CLIP's base-to-new row
     assert sorted(calls()[first:]) == sorted(plan)
 
 
@@ -113,7 +116,8 @@ def test_dry_run_lists_the_jobs_with_their_state(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["base2new", "--methods", "CoOpp", "--datasets", "eurosat"], "unknown method CoOpp (no configs/trainers/CoOpp/); did you mean CoOp?"),
     (["base2new", "--methods", "CoOp", "--datasets", "eurosatt"], "dataset config not found: configs/datasets/eurosatt.yaml"),
-    (["base2new", "--methods", "ZeroshotCLIP", "--datasets", "eurosat"], "ZeroshotCLIP has no base2new runs"),
+    (["xd", "--methods", "ZeroshotCLIP", "--datasets", "dtd"], "ZeroshotCLIP has no xd runs"),
+    (["zeroshot", "--methods", "CoOp", "--datasets", "dtd"], "CoOp has no zeroshot runs"),
     (["base2new", "--methods", "KgCoOp", "--param", "W=1"], "KgCoOp takes no parameter W (its parameters: WEIGHT)"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, argv, message):

@@ -187,9 +187,11 @@ def zeroshot(trainer: str, dataset: str, cfg: str, output: str, sub: str = "all"
     args = ("--trainer", trainer, "--dataset-config-file", dataset_config(dataset),
             "--config-file", trainer_config(trainer, cfg), "--eval-only", "DATASET.SUBSAMPLE_CLASSES", sub)
     folder = os.path.join(output, trainer, cfg, dataset)
+    script = f"bash scripts/coop/zeroshot.sh {dataset} {cfg}"
     if sub != "all":
         folder = os.path.join(output, "base2new", f"test_{sub}", dataset, f"shots_{SHOTS}", trainer, cfg, "zeroshot")
-    return Run("zeroshot", "test", trainer, dataset, None, folder, args, f"bash scripts/coop/zeroshot.sh {dataset} {cfg}")
+        script = f"SUB={sub} {script}"
+    return Run("zeroshot", f"test_{sub}" if sub != "all" else "test", trainer, dataset, None, folder, args, script)
 
 
 def default_datasets(protocol: str) -> Tuple[str, ...]:
@@ -210,13 +212,17 @@ def expand(protocol: str, trainers: Sequence[str], datasets: Sequence[str], seed
         resolve_params(trainers[0], {name: params[name] for name in unknown})  # raises, naming the parameters
     runs: List[Run] = []
     for trainer in trainers:
-        if (protocol == "zeroshot") != (trainer in ZERO_SHOT):
+        if (protocol == "zeroshot" and trainer not in ZERO_SHOT) or (
+                trainer in ZERO_SHOT and protocol not in ("zeroshot", "base2new")):
             raise ValueError(f"{trainer} has no {protocol} runs; zero-shot trainers ({', '.join(ZERO_SHOT)}) "
-                             f"go with the zeroshot protocol only")
+                             f"go with the zeroshot and base2new protocols only")
         trainer_params = {k: v for k, v in params.items() if k in defaults(trainer).params}
         for dataset in datasets:
             if protocol == "zeroshot":
                 runs.append(zeroshot(trainer, dataset, cfg or "vit_b16", output))
+                continue
+            if trainer in ZERO_SHOT:  # base-to-new: zero-shot CLIP's row, once (no seeds)
+                runs += [zeroshot(trainer, dataset, cfg or "vit_b16", output, sub) for sub in ("base", "new")]
                 continue
             for seed in seeds:
                 if protocol == "base2new":
