@@ -14,11 +14,22 @@ CHANCE = 100 / (len(world.CLASSNAMES) // 2)
 SMALL = pretrain.PretrainSettings(steps=3, batch_size=16)
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a busy machine more threads spin-wait (the demo picks its count the
+    same way, toolkit.demo.cpu_threads). A fixed count also keeps the float reductions, hence
+    the pretrained weights, the same from run to run."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_pretraining_is_deterministic_for_a_seed():
+def test_pretraining_is_deterministic_for_a_seed(one_thread):
     first, again = state(pretrain.pretrain(SMALL, progress=False)), state(pretrain.pretrain(SMALL, progress=False))
     other = state(pretrain.pretrain(pretrain.PretrainSettings(steps=3, batch_size=16, seed=1), progress=False))
     assert all(torch.equal(first[k], again[k]) for k in first)
@@ -27,7 +38,7 @@ def test_pretraining_is_deterministic_for_a_seed():
     assert not torch.equal(first["token_embedding.weight"], untrained["token_embedding.weight"])
 
 
-def test_a_short_pretraining_already_classifies_both_halves_above_chance():
+def test_a_short_pretraining_already_classifies_both_halves_above_chance(one_thread):
     # Half the demo's steps at half its batch, one layer (about 10 s on one core), evaluated on
     # the downstream photos, which are shifted from the pretraining pictures. Measured: base
     # 50.8%, new 43.3% (chance 16.7%); 100 steps stay at chance.
@@ -37,7 +48,7 @@ def test_a_short_pretraining_already_classifies_both_halves_above_chance():
     assert accuracy["base"] > CHANCE + 10 and accuracy["new"] > CHANCE + 10, accuracy
 
 
-def test_the_cache_is_written_once_and_names_its_settings(tmp_path, capsys):
+def test_the_cache_is_written_once_and_names_its_settings(tmp_path, capsys, one_thread):
     path = pretrain.cached_demo_clip(SMALL, str(tmp_path))
     assert "Pretraining the demo CLIP" in capsys.readouterr().out
     assert pretrain.cached_demo_clip(SMALL, str(tmp_path)) == path and capsys.readouterr().out == ""
