@@ -190,10 +190,10 @@ def reusable(out: str, settings: DemoSettings) -> bool:
 def base2new_runs(output: str, data_root: str, dataset_config: str, settings: DemoSettings,
                   trainers: Sequence[str], seeds: Sequence[int]) -> None:
     """Zero-shot CLIP on both halves; each method trained on the base classes, then evaluated on
-    the new ones, per seed. A finished run of the same settings is kept (a second demo reuses
-    it); any other run folder in the way is moved aside to ``<folder>.replaced-<time>``."""
+    the new ones, per seed. A finished run of the same settings is kept (a second demo into the
+    same folder reuses it); any other run folder in the way is moved aside to
+    ``<folder>.replaced-<time>``, never deleted."""
     from runtime import cli
-
     from runtime.records import read_finished
 
     common = [
@@ -214,10 +214,11 @@ def base2new_runs(output: str, data_root: str, dataset_config: str, settings: De
             steps = [("test_base", "base"), ("test_new", "new")]
         else:
             steps = [("train_base", "base"), ("test_new", "new")]
+        trained = False  # an evaluation is kept only if the training it evaluates was kept too
         for part, classes in steps:
             out = run_dir(output, part, trainer, settings, seed)
             what = "train on the base classes" if part == "train_base" else f"evaluate on the {classes} classes"
-            if reusable(out, settings):
+            if not trained and reusable(out, settings):
                 print(f"[{index}/{len(jobs)}] {trainer}, seed {seed}: {what}: done before with these settings, kept")
                 continue
             if os.path.exists(out):
@@ -230,6 +231,7 @@ def base2new_runs(output: str, data_root: str, dataset_config: str, settings: De
             opts = [*common_opts, *([] if trainer == ZERO_SHOT else method_opts(trainer, part == "train_base"))]
             with progress_only():
                 cli.run([*base, "--output-dir", out, *eval_flags, *opts, "DATASET.SUBSAMPLE_CLASSES", classes])
+            trained = trained or part == "train_base"
         print(f"[{index}/{len(jobs)}] done in {time.time() - started:.0f} s")
 
 
@@ -287,7 +289,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     registered = TRAINER_REGISTRY.registered_names()
     unknown = [t for t in args.trainers or [] if t not in registered or t == ZERO_SHOT]
     if unknown:
-        print(f"error: unknown method {', '.join(unknown)}; choose from {', '.join(sorted(registered))}", file=sys.stderr)
+        print(f"error: unknown method {', '.join(unknown)}; choose from {', '.join(sorted(set(registered) - {ZERO_SHOT}))}", file=sys.stderr)
         return 2
     args.trainers = args.trainers or [t for t in DEFAULT_TRAINERS if t in registered]
 
