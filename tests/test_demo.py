@@ -3,6 +3,7 @@ to end with a CLIP pretrained for a few steps (the full demo is not run here).""
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -59,6 +60,17 @@ def test_the_cache_is_written_once_and_names_its_settings(tmp_path, capsys, one_
 
     model = clip.build_model(read_clip_state_dict(path))  # OpenAI's builder reads the demo CLIP's size back
     assert model.visual.input_resolution == SMALL.image_size and model.token_embedding.num_embeddings == 49408
+
+
+def test_the_downstream_photos_are_the_same_for_a_seed(tmp_path):
+    def photos(root, seed=0):
+        world.write_downstream_dataset(str(root), {"train": 1, "test": 1}, 32, seed)
+        folder = world.dataset_folder(str(root), 32)
+        return {path.relative_to(folder): path.read_bytes() for path in sorted(Path(folder).rglob("*.png"))}
+
+    first = photos(tmp_path / "a")
+    assert len(first) == 2 * len(world.CLASSNAMES)
+    assert photos(tmp_path / "b") == first and photos(tmp_path / "c", seed=1) != first
 
 
 def test_threads_are_the_idle_cores(monkeypatch):

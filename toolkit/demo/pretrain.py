@@ -36,7 +36,7 @@ CONTEXT_LENGTH = 77
 # CLIP's normalisation: the demo's dataset configs (CoOp's) normalise with it too.
 PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
 PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
-WORLD_VERSION = 1  # bump when world.py draws or describes differently: the cache key changes
+WORLD_VERSION = 2  # bump when world.py draws or describes differently: the cache key changes
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from testing.shapes import draw_shape
@@ -140,10 +141,17 @@ def pretraining_picture(thing: Thing, size: int, rng: random.Random) -> Image.Im
     return image
 
 
+def gaussian_noise(size: int, sigma: float, rng: random.Random) -> Image.Image:
+    """Grey Gaussian noise around 128 drawn from ``rng`` (Pillow's ``effect_noise`` has its own,
+    unseeded generator: the photos would differ from run to run)."""
+    values = np.random.default_rng(rng.getrandbits(32)).normal(128, sigma, (size, size))
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
+
+
 def downstream_picture(thing: Thing, size: int, rng: random.Random) -> Image.Image:
     """A downstream photo: darker noisy background, a colour cast and a slight blur."""
     base = jitter((120, 120, 120), 40, rng)
-    noise = Image.effect_noise((size, size), rng.uniform(20, 40)).convert("RGB")
+    noise = gaussian_noise(size, rng.uniform(20, 40), rng).convert("RGB")
     image = Image.blend(Image.new("RGB", (size, size), base), noise, 0.3)
     draw_thing(image, thing, rng, colour_jitter=30)
     cast = Image.new("RGB", (size, size), tuple(rng.randint(0, 255) for _ in range(3)))
