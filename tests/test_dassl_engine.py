@@ -15,7 +15,7 @@ from dassl_tiny import tiny_cfg
 # LR per epoch for E = 4, LR 0.002, one constant warmup epoch at 1e-5, from the contract's
 # formula: 1e-5, LR, then LR * (1 + cos(pi * (k - 2) / 4)) / 2 for k = 3, 4.
 EXPECTED_LRS = [1e-5, 0.002, 0.0017071067811865474, 0.001]
-CHECKPOINT_KEYS = {"state_dict", "epoch", "optimizer", "scheduler", "val_result"}
+CHECKPOINT_KEYS = {"state_dict", "epoch", "optimizer", "scheduler", "val_result", "train_state"}
 PROGRESS_LINE = re.compile(
     r"epoch \[(\d+)/4\] batch \[(\d+)/3\] time \d+\.\d{3} \(\d+\.\d{3}\) data \d+\.\d{3} \(\d+\.\d{3}\) "
     r"loss \d+\.\d{4} \(\d+\.\d{4}\) acc \d+\.\d{4} \(\d+\.\d{4}\) lr (\d\.\d{4}e-\d\d) eta \d+:\d\d:\d\d"
@@ -223,7 +223,7 @@ def test_model_registry_and_update_helpers():
     assert torch.allclose(model.weight, before - 0.5)
     assert trainer.get_current_lr() == 0.5
     trainer.update_lr()  # no scheduler registered: nothing to step
-    with pytest.raises(FloatingPointError, match="Loss is infinite or NaN!"):
+    with pytest.raises(FloatingPointError, match="Training diverged at epoch 1: the loss is nan;"):
         trainer.model_backward(torch.tensor(float("nan"), requires_grad=True))
 
 

@@ -220,9 +220,9 @@ def test_resume_names_the_key_and_shapes_that_do_not_fit(tmp_path):
         resume_from_checkpoint(str(tmp_path), nn.Linear(4, 2))
 
 
-def test_resume_without_pointer_file_says_so(tmp_path):
-    with pytest.raises(FileNotFoundError, match='has no "checkpoint" file'):
-        resume_from_checkpoint(str(tmp_path), nn.Linear(2, 2))
+def test_resume_without_any_checkpoint_trains_from_scratch(tmp_path, capsys):
+    assert resume_from_checkpoint(str(tmp_path), nn.Linear(2, 2)) == 0
+    assert capsys.readouterr().out == f"No checkpoint in {tmp_path} loads; train from scratch\n"
 
 
 def test_load_pretrained_weights_keeps_matching_layers(tmp_path, capsys):

@@ -9,7 +9,7 @@ import math
 import os
 import os.path as osp
 import time
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from yacs.config import CfgNode
@@ -18,13 +18,20 @@ from dassl.data import DataManager
 from dassl.evaluation import build_evaluator
 from dassl.utils import AverageMeter, MetricMeter, mkdir_if_missing
 from dassl.utils.distributed import evaluate_batches
+from dassl.utils.rng import capture_rng_state, restore_rng_state
+from dassl.utils.torchtools import NonFiniteError
 
-from .trainer_base import TrainerBase
+from .trainer_base import TrainerBase, TrainingInterrupted
 
-__all__ = ["TrainerBase", "SimpleTrainer", "TrainerX"]
+__all__ = ["TrainerBase", "SimpleTrainer", "TrainerX", "TrainingInterrupted"]
 
 # Per model, the checkpoint of the latest finished epoch while no numbered one is newer.
 RESUME_CHECKPOINT = "model-last.pth.tar"
+
+
+def meter_state(meters: MetricMeter) -> Dict[str, List[float]]:
+    """Each loss meter's last value, sum and count, so a resumed epoch logs the same averages."""
+    return {name: [meter.val, meter.sum, meter.count] for name, meter in meters.meters.items()}
 
 
 class SimpleTrainer(TrainerBase):
@@ -158,18 +165,36 @@ class TrainerX(SimpleTrainer):
 
     def run_epoch(self) -> None:
         """One pass over ``train_loader_x``, printing Dassl's progress line every
-        ``TRAIN.PRINT_FREQ`` batches (every batch when the epoch is shorter than that)."""
+        ``TRAIN.PRINT_FREQ`` batches (every batch when the epoch is shorter than that).
+
+        Resuming inside an epoch replays its first batches without training on them: the loader
+        draws the same order and augmentations from the epoch's starting rng state, then the rng
+        state of the moment the checkpoint was saved takes over. After each batch a non-finite
+        loss or weight stops training, and a stop request saves a resumable checkpoint.
+        """
         self.set_model_mode("train")
         losses = MetricMeter()
         batch_time = AverageMeter()
         data_time = AverageMeter()
         self.num_batches = len(self.train_loader_x)
         print_freq = self.cfg.TRAIN.PRINT_FREQ
+        self._epoch_rng = capture_rng_state()
+        replay, resume_rng, meters = self._resume_point or (0, None, {})
+        self._resume_point = None
+        for name, (val, total, count) in meters.items():
+            meter = losses.meters[name]
+            meter.val, meter.sum, meter.count, meter.avg = val, total, count, total / count
 
         end = time.time()
         for self.batch_idx, batch in enumerate(self.train_loader_x):
+            if self.batch_idx < replay:
+                if self.batch_idx + 1 == replay:
+                    restore_rng_state(resume_rng)
+                end = time.time()
+                continue
             data_time.update(time.time() - end)
             loss_summary = self.forward_backward(batch)
+            self.check_step(loss_summary)
             batch_time.update(time.time() - end)
             losses.update(loss_summary)
 
@@ -180,7 +205,20 @@ class TrainerX(SimpleTrainer):
             for name, meter in losses.meters.items():
                 self.write_scalar("train/" + name, meter.avg, n_iter)
             self.write_scalar("train/lr", self.get_current_lr(), n_iter)
+            if self._stop_reason:
+                self.save_resume_point(self.batch_idx + 1, meter_state(losses), RESUME_CHECKPOINT)
+                raise TrainingInterrupted(
+                    f"Stopped by {self._stop_reason} at epoch {self.epoch + 1}, batch {self.batch_idx + 1}; "
+                    f"{self.last_checkpoint} holds it: rerun the same command to continue"
+                )
             end = time.time()
+
+    def check_step(self, loss_summary: Dict[str, Any]) -> None:
+        """Stop with one line if the step's loss or a trained weight is not finite."""
+        loss = loss_summary.get("loss") if isinstance(loss_summary, dict) else None
+        if isinstance(loss, (int, float)) and not math.isfinite(loss):
+            raise NonFiniteError(self.divergence_message(f"the loss is {loss}"))
+        self.check_weights()
 
     def _progress_line(self, batch_time: AverageMeter, data_time: AverageMeter, losses: MetricMeter) -> str:
         """e.g. ``epoch [1/50] batch [5/18] time 0.101 (0.350) data 0.000 (0.210) loss 1.2345

@@ -1,5 +1,12 @@
 """``TrainerBase``: registered models with their optimisers and schedulers, checkpoints,
-TensorBoard scalars and the epoch loop, as in Dassl's ``dassl.engine.trainer``."""
+TensorBoard scalars and the epoch loop, as in Dassl's ``dassl.engine.trainer``.
+
+Beyond Dassl, a checkpoint holds everything the next step depends on (``train_state``: the
+random-number states, the batches done in the current epoch, the loss meters, the best
+validation result, the gradient scaler), so a resumed run is bitwise the uninterrupted one;
+training stops with one line on a non-finite loss or weight; and a stop request (SIGTERM) saves a
+resumable checkpoint after the current batch.
+"""
 import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -8,12 +15,25 @@ import torch
 import torch.nn as nn
 
 from dassl.utils.distributed import synchronize_training, world_size
-from dassl.utils import load_checkpoint, resume_from_checkpoint, save_checkpoint, tolist_if_not
-from dassl.utils.torchtools import check_state_dict_fits, missing_file_message
+from dassl.utils import load_checkpoint, save_checkpoint, tolist_if_not
+from dassl.utils.rng import capture_rng_state, restore_rng_state
+from dassl.utils.torchtools import (
+    NonFiniteError,
+    check_state_dict_fits,
+    checkpoint_progress,
+    missing_file_message,
+    restore_checkpoint,
+    resume_checkpoints,
+    weight_problem,
+)
 
 from .summary_writer import open_summary_writer
 
 Names = Optional[Union[str, Sequence[str]]]  # one model name, several, or None for all
+
+
+class TrainingInterrupted(Exception):
+    """A stop request (e.g. SIGTERM) ended training after saving a resumable checkpoint."""
 
 
 class TrainerBase:
@@ -24,6 +44,11 @@ class TrainerBase:
         self._optims: "OrderedDict[str, Optional[torch.optim.Optimizer]]" = OrderedDict()
         self._scheds: "OrderedDict[str, Any]" = OrderedDict()
         self._writer = None
+        self._stop_reason = ""  # set by request_stop() while the epoch loop runs
+        self._in_loop = False
+        self._resume_point = None  # (batches done, rng state, meters) when resuming mid-epoch
+        self._epoch_rng = None  # the rng state at the start of the current epoch
+        self.last_checkpoint = ""  # newest checkpoint written or resumed from, for messages
 
     # ---- registered models -------------------------------------------------------------
 
@@ -79,7 +104,26 @@ class TrainerBase:
 
     def detect_anomaly(self, loss: torch.Tensor) -> None:
         if not torch.isfinite(loss).all():
-            raise FloatingPointError("Loss is infinite or NaN!")
+            raise NonFiniteError(self.divergence_message(f"the loss is {loss.detach().float().flatten()[0].item()}"))
+
+    def divergence_message(self, problem: str) -> str:
+        """One line: where training diverged, what, the last good checkpoint, what to do."""
+        where = f"epoch {getattr(self, 'epoch', 0) + 1}"
+        if hasattr(self, "batch_idx"):
+            where += f", batch {self.batch_idx + 1}"
+        last = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was saved"
+        return (
+            f"Training diverged at {where}: {problem}; nothing of this epoch was saved and {last}. "
+            "Train again with a lower OPTIM.LR in a new --output-dir (resuming repeats the same steps)"
+        )
+
+    def check_weights(self) -> None:
+        """``NonFiniteError`` if a trained weight is NaN, infinite or absurdly large."""
+        for name in self.get_model_names():
+            trained = {f"{name}.{key}": p for key, p in self._models[name].named_parameters() if p.requires_grad}
+            problem = weight_problem(trained, masks_allowed=False)
+            if problem:
+                raise NonFiniteError(self.divergence_message(problem))
 
     def model_zero_grad(self, names: Names = None) -> None:
         for name in self.get_model_names(names):
@@ -111,20 +155,47 @@ class TrainerBase:
         model_name: str = "",
     ) -> None:
         """Save every registered model to ``directory/<name>/``; the stored epoch is ``epoch + 1``."""
+        self._save_checkpoints(epoch + 1, directory, self.train_state(), is_best, val_result, model_name)
+
+    def _save_checkpoints(self, stored_epoch: int, directory: str, train_state: Dict[str, Any], is_best: bool = False,
+                          val_result: Optional[float] = None, model_name: str = "") -> None:
+        self.check_weights()
         for name in self.get_model_names():
             optim, sched = self._optims[name], self._scheds[name]
             state = {
                 "state_dict": self._models[name].state_dict(),
-                "epoch": epoch + 1,
+                "epoch": stored_epoch,
                 "optimizer": None if optim is None else optim.state_dict(),
                 "scheduler": None if sched is None else sched.state_dict(),
                 "val_result": val_result,
+                "train_state": train_state,
             }
             save_checkpoint(state, osp.join(directory, name), is_best=is_best, model_name=model_name)
+        if model_name != "model-best.pth.tar":
+            self.last_checkpoint = osp.join(directory, self.get_model_names()[0], model_name or f"model.pth.tar-{stored_epoch}")
+
+    def train_state(self, batch: int = 0, meters: Optional[Dict[str, List[float]]] = None) -> Dict[str, Any]:
+        """What resuming needs besides weights, optimizer and scheduler, as of now: the rng states,
+        the batches done in the current epoch (0: it is finished) and, mid-epoch, the rng state at
+        its start and the loss meters; the best validation result; the gradient scaler."""
+        scaler = getattr(self, "scaler", None)
+        state = {
+            "rng": capture_rng_state(),
+            "batch": batch,
+            "best_result": getattr(self, "best_result", None),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+        }
+        if batch:
+            state.update(epoch_rng=self._epoch_rng, meters=meters)
+        return state
+
+    def save_resume_point(self, batches_done: int, meters: Dict[str, List[float]], model_name: str) -> None:
+        """Save a checkpoint inside epoch ``self.epoch`` after ``batches_done`` batches."""
+        self._save_checkpoints(self.epoch, self.output_dir, self.train_state(batches_done, meters), model_name=model_name)
 
     def resume_model_if_exist(self, directory: str) -> int:
-        """Restore every registered model from ``directory`` if all have a checkpoint folder there;
-        returns the epoch index to start from (0 when training from scratch)."""
+        """Restore every registered model from the newest checkpoint in ``directory`` that loads
+        for all of them; returns the epoch index to start from (0 when training from scratch)."""
         names = self.get_model_names()
         if not names:
             raise RuntimeError(
@@ -133,12 +204,56 @@ class TrainerBase:
         if not all(osp.exists(osp.join(directory, name)) for name in names):
             print("No checkpoint found, train from scratch")
             return 0
+        chosen = self._newest_common_checkpoint(directory, names)
+        if chosen is None:
+            print(f"No checkpoint in {directory} loads; train from scratch")
+            return 0
         print(f"Found checkpoint at {directory} (will resume training)")
         for name in names:
-            start_epoch = resume_from_checkpoint(
-                osp.join(directory, name), self._models[name], self._optims[name], self._scheds[name]
-            )
+            fpath, checkpoint = chosen[name]
+            restore_checkpoint(fpath, checkpoint, self._models[name], self._optims[name], self._scheds[name])
+        fpath, checkpoint = chosen[names[0]]
+        start_epoch, batches_done = checkpoint_progress(checkpoint)
+        print(f"Previous epoch: {start_epoch}" + (f" (and {batches_done} batches of the next)" if batches_done else ""))
+        self._restore_train_state(checkpoint.get("train_state"), fpath)
+        self.last_checkpoint = fpath
         return start_epoch
+
+    @staticmethod
+    def _newest_common_checkpoint(directory: str, names: List[str]) -> Optional[Dict[str, Tuple[str, Dict[str, Any]]]]:
+        """Per model (path, checkpoint), all at the same progress, the newest such; None if none."""
+        others: Dict[str, List[Tuple[str, Dict[str, Any]]]] = {}
+        for fpath, checkpoint in resume_checkpoints(osp.join(directory, names[0])):
+            progress = checkpoint_progress(checkpoint)
+            chosen = {names[0]: (fpath, checkpoint)}
+            for name in names[1:]:
+                if name not in others:
+                    others[name] = list(resume_checkpoints(osp.join(directory, name)))
+                match = [(p, c) for p, c in others[name] if checkpoint_progress(c) == progress]
+                if not match:
+                    break
+                chosen[name] = match[0]
+            else:
+                return chosen
+        return None
+
+    def _restore_train_state(self, state: Optional[Dict[str, Any]], fpath: str) -> None:
+        if not state or "rng" not in state:
+            print(
+                f"Note: {fpath} holds no random-number state (written by real Dassl or an earlier version): "
+                "resuming is best effort, the rest of the run will differ from an uninterrupted one"
+            )
+            return
+        if state.get("batch"):
+            restore_rng_state(state["epoch_rng"])  # the epoch is replayed from its start
+            self._resume_point = (state["batch"], state["rng"], state.get("meters") or {})
+        else:
+            restore_rng_state(state["rng"])
+        if state.get("best_result") is not None:
+            self.best_result = state["best_result"]
+        scaler = getattr(self, "scaler", None)
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
 
     def load_model(self, directory: str, epoch: Optional[int] = None) -> None:
         """Load ``model.pth.tar-<epoch>`` (or ``model-best.pth.tar``) into every registered model."""
@@ -177,6 +292,11 @@ class TrainerBase:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+        self._stop_reason = ""  # set by request_stop() while the epoch loop runs
+        self._in_loop = False
+        self._resume_point = None  # (batches done, rng state, meters) when resuming mid-epoch
+        self._epoch_rng = None  # the rng state at the start of the current epoch
+        self.last_checkpoint = ""  # newest checkpoint written or resumed from, for messages
 
     def write_scalar(self, tag: str, scalar_value: float, global_step: Optional[int] = None) -> None:
         """No-op until ``init_writer`` (so evaluation-only runs write nothing)."""
@@ -188,15 +308,32 @@ class TrainerBase:
     def train(self, start_epoch: int, max_epoch: int) -> None:
         """``before_train``, then per epoch ``before_epoch``/``run_epoch``/``after_epoch``, then
         ``after_train``. The range starts at ``self.start_epoch`` as ``before_train`` left it,
-        so a resumed run continues where it stopped."""
+        so a resumed run continues where it stopped. A stop request is honoured after the
+        current batch (``run_epoch``) or epoch, by ``TrainingInterrupted``."""
         self.start_epoch = start_epoch
         self.max_epoch = max_epoch
         self.before_train()
-        for self.epoch in range(self.start_epoch, self.max_epoch):
-            self.before_epoch()
-            self.run_epoch()
-            self.after_epoch()
+        self._in_loop = True
+        try:
+            for self.epoch in range(self.start_epoch, self.max_epoch):
+                self.before_epoch()
+                self.run_epoch()
+                self.after_epoch()
+                if self._stop_reason:
+                    raise TrainingInterrupted(
+                        f"Stopped by {self._stop_reason} after epoch {self.epoch + 1}; {self.last_checkpoint} "
+                        "holds it: rerun the same command to continue"
+                    )
+        finally:
+            self._in_loop = False
         self.after_train()
+
+    def request_stop(self, reason: str) -> bool:
+        """Ask the epoch loop to save and stop (e.g. on SIGTERM); False when no loop runs, so
+        there is nothing to save and the caller stops at once."""
+        if self._in_loop:
+            self._stop_reason = reason
+        return self._in_loop
 
     def before_train(self) -> None:
         pass

@@ -47,8 +47,15 @@ def check_isfile(fpath: str) -> bool:
 
 
 def read_json(fpath: str) -> Any:
+    """The JSON in ``fpath``; a one-line ValueError naming the file and position if it is not JSON."""
     with open(fpath, "r") as f:
-        return json.load(f)
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(
+                f"{fpath} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}): it is truncated or "
+                "corrupt; download it again, or delete it if this project wrote it (it is then rebuilt)"
+            ) from None
 
 
 def write_json(obj: Any, fpath: str) -> None:

@@ -2,10 +2,11 @@
 import os
 import os.path as osp
 import pickle
+import re
 import shutil
 import warnings
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -13,12 +14,28 @@ import torch.nn as nn
 from .tools import listdir_nohidden, mkdir_if_missing
 
 __all__ = [
+    "NonFiniteError",
+    "atomic_write",
+    "resume_checkpoints",
+    "restore_checkpoint",
+    "weight_problem",
     "save_checkpoint",
     "load_checkpoint",
     "resume_from_checkpoint",
     "load_pretrained_weights",
     "count_num_param",
 ]
+
+POINTER_FILE = "checkpoint"  # names the newest checkpoint file, as in Dassl
+# Weights beyond this magnitude come from a diverged run (no prompt or layer gets near it).
+WEIGHT_LIMIT = 1e20
+_NUMBERED = re.compile(r"model\.pth\.tar-(\d+)")
+_NOT_RESUME_POINTS = ("model-best.pth.tar",)
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN, infinite or absurdly large values; the message is one line."""
+
 
 # Globals a real-Dassl checkpoint pickles: the warmup scheduler's inner scheduler object, its
 # optimizer, and the containers those rebuild. Anything else is not from Dassl.
@@ -40,6 +57,50 @@ def _strip_module_prefix(state_dict: Dict[str, Any]) -> "OrderedDict[str, Any]":
     return OrderedDict((k[len("module."):] if k.startswith("module.") else k, v) for k, v in state_dict.items())
 
 
+def _fsync_folder(folder: str) -> None:
+    """Make a rename inside ``folder`` durable (a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(fpath: str, write: Callable[[BinaryIO], None]) -> None:
+    """``write`` into ``fpath.tmp``, flush it to disk, then rename it to ``fpath``: a reader (or a
+    run killed at any moment) sees the old file or the complete new one, never a partial one."""
+    partial = fpath + ".tmp"
+    with open(partial, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(partial, fpath)
+    _fsync_folder(osp.dirname(osp.abspath(fpath)))
+
+
+def weight_problem(state_dict: Dict[str, Any], masks_allowed: bool = True) -> str:
+    """Why ``state_dict`` holds unusable weights ("" when it does not): NaN, +inf or a magnitude
+    above ``WEIGHT_LIMIT`` (a diverged run). ``-inf`` is allowed where ``masks_allowed``, since
+    attention masks hold it."""
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() == 0:
+            continue
+        value = value.detach()
+        if torch.isnan(value).any():
+            return f"{key} holds NaN"
+        if torch.isposinf(value).any() or (not masks_allowed and torch.isneginf(value).any()):
+            return f"{key} holds infinite values"
+        finite = value[torch.isfinite(value)]
+        if finite.numel() and finite.abs().max() > WEIGHT_LIMIT:
+            return f"{key} holds values up to {finite.abs().max().item():.3g}"
+    return ""
+
+
 def save_checkpoint(
     state: Dict[str, Any],
     save_dir: str,
@@ -49,24 +110,26 @@ def save_checkpoint(
 ) -> None:
     """Save ``state`` as ``save_dir/model.pth.tar-<epoch>`` (or ``model_name``).
 
-    The text file ``save_dir/checkpoint`` is rewritten to name the file just saved; it is what
-    ``resume_from_checkpoint`` reads. ``is_best`` also copies the file to ``model-best.pth.tar``.
+    The file is written atomically (``atomic_write``); then the text file ``save_dir/checkpoint``
+    is rewritten, the same way, to name it (real Dassl reads it to resume). ``is_best`` also copies
+    the file to ``model-best.pth.tar``. Weights that are NaN, infinite or absurdly large are never
+    written: ``NonFiniteError`` instead.
     """
+    problem = weight_problem(state["state_dict"])
+    if problem:
+        raise NonFiniteError(f"Refusing to save a checkpoint to {save_dir}: {problem}")
     mkdir_if_missing(save_dir)
     if remove_module_from_keys:
         state = {**state, "state_dict": _strip_module_prefix(state["state_dict"])}
     fpath = osp.join(save_dir, model_name or f"model.pth.tar-{state['epoch']}")
-    # Write then rename, so an interrupted save never leaves a truncated checkpoint behind.
-    torch.save(state, fpath + ".tmp")
-    os.replace(fpath + ".tmp", fpath)
+    atomic_write(fpath, lambda f: torch.save(state, f))
     print(f"Checkpoint saved to {fpath}")
-
-    with open(osp.join(save_dir, "checkpoint"), "w") as pointer:
-        pointer.write(osp.basename(fpath) + "\n")
+    atomic_write(osp.join(save_dir, POINTER_FILE), lambda f: f.write((osp.basename(fpath) + "\n").encode()))
 
     if is_best:
         best_fpath = osp.join(save_dir, "model-best.pth.tar")
-        shutil.copy(fpath, best_fpath)
+        with open(fpath, "rb") as source:
+            atomic_write(best_fpath, lambda f: shutil.copyfileobj(source, f))
         print(f'Best checkpoint saved to "{best_fpath}"')
 
 
@@ -98,25 +161,34 @@ def load_checkpoint(fpath: Optional[str]) -> Dict[str, Any]:
 
     Files are read with ``weights_only=True``. Real Dassl pickles the warmup scheduler's inner
     scheduler object, which that refuses; such files (and only those) are re-read with
-    ``weights_only=False`` after a one-line note.
+    ``weights_only=False`` after a one-line note. Weights that are NaN, infinite or absurdly large
+    (a diverged run) are refused with a one-line ValueError.
     """
     if fpath is None:
         raise ValueError("load_checkpoint() got None as the file path; pass the checkpoint's path")
     if not osp.exists(fpath):
         raise FileNotFoundError(missing_file_message(fpath))
     try:
-        return _torch_load(fpath, weights_only=True)
+        checkpoint = _torch_load(fpath, weights_only=True)
     except pickle.UnpicklingError:
         if not _written_by_real_dassl(fpath):
             raise pickle.UnpicklingError(
                 f'Cannot load "{fpath}" with weights_only=True and it is not a Dassl checkpoint; '
                 "if you trust it, load it yourself with torch.load(..., weights_only=False)"
             ) from None
-    print(
-        f'Note: "{fpath}" was written by real Dassl (it pickles its LR scheduler), '
-        "so it is loaded with weights_only=False; load only checkpoints you trust"
-    )
-    return _torch_load(fpath, weights_only=False)
+        print(
+            f'Note: "{fpath}" was written by real Dassl (it pickles its LR scheduler), '
+            "so it is loaded with weights_only=False; load only checkpoints you trust"
+        )
+        checkpoint = _torch_load(fpath, weights_only=False)
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
+        problem = weight_problem(checkpoint["state_dict"])
+        if problem:
+            raise ValueError(
+                f'Checkpoint "{fpath}" is unusable: {problem}, so the run that wrote it diverged; '
+                "train again with a lower OPTIM.LR"
+            )
+    return checkpoint
 
 
 def check_state_dict_fits(model: nn.Module, state_dict: Dict[str, Any], source: str, strict: bool = True) -> None:
@@ -139,27 +211,69 @@ def check_state_dict_fits(model: nn.Module, state_dict: Dict[str, Any], source: 
             )
 
 
-def resume_from_checkpoint(
-    fdir: str,
+def checkpoint_progress(checkpoint: Dict[str, Any]) -> Tuple[int, int]:
+    """(epoch to resume at, batches of it already done): what orders checkpoints by age."""
+    train_state = checkpoint.get("train_state") or {}
+    return int(checkpoint["epoch"]), int(train_state.get("batch") or 0)
+
+
+def resume_checkpoints(fdir: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
+    """The checkpoints of ``fdir`` that load, newest first, as (path, checkpoint).
+
+    Candidates are the numbered files and the resume checkpoint (``model-best`` is no resume
+    point); the ``checkpoint`` pointer only breaks ties, so an empty or stale pointer, a truncated
+    newest file or a partial ``.tmp`` left by a killed save does not stop a rerun. Files that do
+    not load are named in one line before the first one that does.
+    """
+    names = [n for n in listdir_nohidden(fdir) if osp.isfile(osp.join(fdir, n))] if osp.isdir(fdir) else []
+    pointed = ""
+    if POINTER_FILE in names:
+        with open(osp.join(fdir, POINTER_FILE)) as f:
+            pointed = f.readline().strip()
+    loaded: Dict[str, Dict[str, Any]] = {}
+    skipped: List[str] = []
+
+    def load(name: str) -> Optional[Dict[str, Any]]:
+        if name not in loaded:
+            try:
+                loaded[name] = load_checkpoint(osp.join(fdir, name))
+                checkpoint_progress(loaded[name])
+            except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as e:
+                skipped.append(f"{name} ({str(e).split(': ', 1)[-1][:80]})")
+                loaded[name] = None
+        return loaded[name]
+
+    candidates = []
+    for name in names:
+        numbered = _NUMBERED.fullmatch(name)
+        if numbered:
+            candidates.append(((int(numbered.group(1)), 0), name))
+        elif name.startswith("model") and name.endswith(".pth.tar") and name not in _NOT_RESUME_POINTS:
+            checkpoint = load(name)  # its epoch is inside
+            if checkpoint is not None:
+                candidates.append((checkpoint_progress(checkpoint), name))
+    candidates.sort(key=lambda c: (c[0], c[1] == pointed), reverse=True)
+    for _, name in candidates:
+        checkpoint = load(name)
+        if checkpoint is None:
+            continue
+        if skipped:
+            print(f"Skipped checkpoints that do not load in {fdir}: {'; '.join(skipped)}")
+            skipped.clear()
+        yield osp.join(fdir, name), checkpoint
+    if skipped:
+        print(f"Skipped checkpoints that do not load in {fdir}: {'; '.join(skipped)}")
+
+
+def restore_checkpoint(
+    fpath: str,
+    checkpoint: Dict[str, Any],
     model: nn.Module,
     optimizer: Optional[torch.optim.Optimizer] = None,
     scheduler: Optional[Any] = None,
-) -> int:
-    """Restore model, optimizer and scheduler from the file named in ``fdir/checkpoint``.
-
-    Returns the stored epoch (epoch index + 1), i.e. the index of the next epoch to train.
-    """
-    pointer = osp.join(fdir, "checkpoint")
-    if not osp.isfile(pointer):
-        raise FileNotFoundError(
-            f'Cannot resume from "{fdir}": it has no "checkpoint" file naming the model file; '
-            "delete the folder to train from scratch"
-        )
-    with open(pointer) as f:
-        fpath = osp.join(fdir, f.readline().strip("\n"))
-
+) -> None:
+    """Put a loaded checkpoint's weights, optimizer and scheduler states into the live objects."""
     print(f'Loading checkpoint from "{fpath}"')
-    checkpoint = load_checkpoint(fpath)
     check_state_dict_fits(model, checkpoint["state_dict"], f'Checkpoint "{fpath}"')
     model.load_state_dict(checkpoint["state_dict"])
     print("Loaded model weights")
@@ -172,9 +286,25 @@ def resume_from_checkpoint(
         scheduler.load_state_dict(checkpoint["scheduler"])
         print("Loaded scheduler")
 
-    start_epoch = checkpoint["epoch"]
-    print(f"Previous epoch: {start_epoch}")
-    return start_epoch
+
+def resume_from_checkpoint(
+    fdir: str,
+    model: nn.Module,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    scheduler: Optional[Any] = None,
+) -> int:
+    """Restore model, optimizer and scheduler from the newest checkpoint of ``fdir`` that loads.
+
+    Returns the stored epoch (epoch index + 1), i.e. the index of the next epoch to train, or 0
+    (nothing restored) when no checkpoint there loads.
+    """
+    for fpath, checkpoint in resume_checkpoints(fdir):
+        restore_checkpoint(fpath, checkpoint, model, optimizer, scheduler)
+        start_epoch = checkpoint["epoch"]
+        print(f"Previous epoch: {start_epoch}")
+        return start_epoch
+    print(f"No checkpoint in {fdir} loads; train from scratch")
+    return 0
 
 
 def load_pretrained_weights(model: nn.Module, weight_path: str) -> None:
