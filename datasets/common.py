@@ -213,6 +213,60 @@ def fewshot_cache_path(split_fewshot_dir: str, num_shots: int, seed: int) -> str
     return osp.join(split_fewshot_dir, f"shot_{num_shots}-seed_{seed}.pkl")
 
 
+def shot_shortfall(items: Sequence[Datum], num_shots: int, split: str) -> str:
+    """A warning when some class of ``items`` has fewer than ``num_shots`` images ("" if none)."""
+    counts = defaultdict(int)
+    for item in items:
+        counts[item.classname] += 1
+    short = sorted((count, name) for name, count in counts.items() if count < num_shots)
+    if not short:
+        return ""
+    taken = sum(min(count, num_shots) for count in counts.values())
+    return (
+        f"{num_shots} shots asked for, but {len(short)} of {len(counts)} classes of the {split} split have fewer "
+        f"images (fewest: {short[0][1]} with {short[0][0]}), so it holds {taken} images, not {num_shots * len(counts)}"
+    )
+
+
+def _relative_entries(items: Sequence[Datum], dataset_dir: str) -> List[List]:
+    return [[osp.relpath(item.impath, dataset_dir).replace(os.sep, "/"), item.label, item.domain, item.classname]
+            for item in items]
+
+
+def _cached_split(data: dict, split: str, dataset_dir: str, known: Dict[str, str], cache_path: str) -> List[Datum]:
+    """One split of a few-shot cache, its images found under ``dataset_dir``.
+
+    This project's caches list paths relative to the dataset folder (``relative``), so a copied or
+    moved dataset reads its own images. Caches written by CoOp/Dassl hold absolute paths only;
+    when those do not exist, each is matched to the image of the current split files with the
+    longest common path tail (``known``: path relative to the dataset folder -> path).
+    """
+    relative = data.get("relative", {}).get(split)
+    if relative is not None:
+        return [Datum(impath=osp.join(dataset_dir, *path.split("/")), label=label, domain=domain, classname=classname)
+                for path, label, domain, classname in relative]
+    items, moved, missing = [], 0, []
+    for item in data[split]:
+        impath = item.impath
+        if not osp.isfile(impath):
+            parts = impath.replace("\\", "/").split("/")
+            tails = ("/".join(parts[i:]) for i in range(len(parts)))
+            impath = next((known[tail] for tail in tails if tail in known), "")
+            if not impath:
+                missing.append(item.impath)
+                continue
+            moved += 1
+        items.append(Datum(impath=impath, label=item.label, domain=item.domain, classname=item.classname))
+    if missing:
+        raise DatasetFileNotFoundError(
+            f"few-shot cache {cache_path} lists {len(missing)} images that do not exist (first: {missing[0]}), "
+            "e.g. because the dataset moved; delete the cache to sample again"
+        )
+    if moved:
+        print(f"Note: few-shot cache {cache_path} names {moved} images at their old location; reading them from {dataset_dir}")
+    return items
+
+
 def load_or_create_fewshot(
     dataset: DatasetBase,
     split_fewshot_dir: str,
@@ -223,30 +277,34 @@ def load_or_create_fewshot(
 ) -> Tuple[List[Datum], Optional[List[Datum]]]:
     """K-shot train (and min(K, 4)-shot val), sampled once per (K, seed) and then always reloaded.
 
-    The cache is CoOp's ``shot_{K}-seed_{SEED}.pkl`` (Datums with absolute paths), so caches
-    made by CoOp are reused as they are. ``val=None`` (ImageNet) caches the train split only.
+    The cache is CoOp's ``shot_{K}-seed_{SEED}.pkl``: Datums with absolute paths, so CoOp and
+    Dassl read it, plus the same lists relative to the dataset folder (the parent of
+    ``split_fewshot_dir``), which this project reads; caches made by CoOp are reused as they are.
+    ``val=None`` (ImageNet) caches the train split only. Classes with fewer than K images keep
+    them all, as in CoOp, with a warning that ``dataset.data_warnings`` keeps for the run record.
     """
     if num_shots < 1:
         return train, val
+    dataset.data_warnings = [w for w in (shot_shortfall(train, num_shots, "train"),
+                                         val is not None and shot_shortfall(val, min(num_shots, 4), "val")) if w]
+    for warning in dataset.data_warnings:
+        print(f"Warning: {warning}")
+    dataset_dir = osp.dirname(osp.abspath(split_fewshot_dir))
     cache_path = fewshot_cache_path(split_fewshot_dir, num_shots, seed)
     if osp.exists(cache_path):
         print(f"Loading preprocessed few-shot data from {cache_path}")
         with open(cache_path, "rb") as f:
             data = pickle.load(f)
-        cached = data["train"] + (data["val"] if val is not None else [])
-        missing = [item.impath for item in cached if not osp.isfile(item.impath)]
-        if missing:
-            raise DatasetFileNotFoundError(
-                f"few-shot cache {cache_path} lists {len(missing)} images that do not exist (first: {missing[0]}), "
-                "e.g. because the dataset moved; delete the cache to sample again"
-            )
-        return data["train"], (data["val"] if val is not None else None)
+        known = {osp.relpath(item.impath, dataset_dir).replace(os.sep, "/"): item.impath for item in train + (val or [])}
+        cached_train = _cached_split(data, "train", dataset_dir, known, cache_path)
+        return cached_train, (_cached_split(data, "val", dataset_dir, known, cache_path) if val is not None else None)
 
     train = dataset.generate_fewshot_dataset(train, num_shots=num_shots)
-    data = {"train": train}
+    data = {"train": train, "relative": {"train": _relative_entries(train, dataset_dir)}}
     if val is not None:
         val = dataset.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
-        data["val"] = val
+        data.update(val=val)
+        data["relative"]["val"] = _relative_entries(val, dataset_dir)
     print(f"Saving preprocessed few-shot data to {cache_path}")
     partial_path = f"{cache_path}.{os.getpid()}.tmp"  # an interrupted run leaves no broken cache
     with open(partial_path, "wb") as f:

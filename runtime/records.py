@@ -3,14 +3,22 @@
 Reproducing a number needs more than the command line (user research: "cannot reproduce paper
 numbers" is the most common complaint), so each output folder gets ``config.yaml`` and
 ``environment.json`` (versions, engine, git commit, device, CLIP checkpoint, command).
+
+The records never lie: they are written only once a run has started (``train.py`` checks its
+input first), ``config.yaml`` is the one a training run started with (a resume must use the same
+settings, ``settings_differences``; each resume is appended to ``environment.json``), and an
+evaluation records into a folder of its own (``is_training_folder``).
 """
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 from datetime import datetime
-from typing import Dict, Optional
+from typing import Any, Dict, List, Optional, Sequence
+
+import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,13 +65,85 @@ def environment_record(engine: str, clip_checkpoint: Optional[str] = None) -> di
     }
 
 
-def write_run_record(cfg, output_dir: str, engine: str, clip_checkpoint: Optional[str] = None) -> None:
-    """Write ``config.yaml`` and ``environment.json`` into ``output_dir``."""
+CONFIG_RECORD = "config.yaml"
+ENVIRONMENT_RECORD = "environment.json"
+# Settings a resume may change: they cannot change the results (or only name where things are).
+RESUME_MAY_CHANGE = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "MODEL.BACKBONE.PATH", "VERBOSE", "DATALOADER.NUM_WORKERS",
+                     "DATALOADER.TEST.BATCH_SIZE", "TRAIN.PRINT_FREQ")
+_CHECKPOINT_FILE = re.compile(r"(checkpoint|model.*\.pth\.tar.*)")
+
+
+def _write_atomically(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def training_checkpoints(folder: str) -> List[str]:
+    """Checkpoint files (and pointers) in the model sub-folders of ``folder``, as relative paths."""
+    found = []
+    if os.path.isdir(folder):
+        for name in sorted(os.listdir(folder)):
+            sub = os.path.join(folder, name)
+            if os.path.isdir(sub):
+                found += [f"{name}/{f}" for f in sorted(os.listdir(sub)) if _CHECKPOINT_FILE.fullmatch(f)]
+    return found
+
+
+def is_training_folder(folder: str) -> bool:
+    """True if ``folder`` holds a training run (its checkpoints or its records say so)."""
+    if training_checkpoints(folder):
+        return True
+    return read_finished(folder).get("mode") == "train" or read_environment(folder).get("mode") == "train"
+
+
+def _flat(node: Any, prefix: str = "") -> Dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix[:-1]: node}
+    flat = {}
+    for key, value in node.items():
+        flat.update(_flat(value, f"{prefix}{key}."))
+    return flat
+
+
+def settings_differences(cfg, folder: str, may_change: Sequence[str] = RESUME_MAY_CHANGE) -> List[str]:
+    """``KEY: recorded -> given`` for each setting of ``cfg`` that differs from ``folder``'s
+    ``config.yaml`` (none when there is no record; keys only one side knows are skipped)."""
+    path = os.path.join(folder, CONFIG_RECORD)
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        recorded = _flat(yaml.safe_load(f) or {})
+    given = _flat(yaml.safe_load(cfg.dump()))
+    return [
+        f"{key}: {recorded[key]} -> {value}"
+        for key, value in given.items()
+        if key in recorded and key not in may_change and recorded[key] != value
+    ]
+
+
+def read_environment(folder: str) -> dict:
+    path = os.path.join(folder, ENVIRONMENT_RECORD)
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def write_run_record(cfg, output_dir: str, engine: str, clip_checkpoint: Optional[str] = None, mode: str = "train",
+                     resumed: bool = False, data_warnings: Sequence[str] = ()) -> None:
+    """Write ``config.yaml`` and ``environment.json`` (with ``mode`` and ``data_warnings``) into
+    ``output_dir``; on a resume keep both and append this call's environment to ``resumed``."""
     os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "config.yaml"), "w") as f:
-        f.write(cfg.dump())
-    with open(os.path.join(output_dir, "environment.json"), "w") as f:
-        json.dump(environment_record(engine, clip_checkpoint), f, indent=2)
+    record = {**environment_record(engine, clip_checkpoint), "mode": mode, "data_warnings": list(data_warnings)}
+    previous = read_environment(output_dir) if resumed else {}
+    if previous:
+        previous.setdefault("resumed", []).append(record)
+        record = previous
+    if not previous or not os.path.isfile(os.path.join(output_dir, CONFIG_RECORD)):
+        _write_atomically(os.path.join(output_dir, CONFIG_RECORD), cfg.dump())
+    _write_atomically(os.path.join(output_dir, ENVIRONMENT_RECORD), json.dumps(record, indent=2))
 
 
 FINISHED_MARKER = "finished.json"
@@ -75,16 +155,19 @@ def mark_finished(output_dir: str, mode: str, **facts) -> None:
     ``facts`` (JSON values) are what using the run later needs without its dataset: its class
     names and which checkpoint its evaluation used (``toolkit.predict`` reads them).
     """
-    with open(os.path.join(output_dir, FINISHED_MARKER), "w") as f:
-        json.dump({"mode": mode, "finished": datetime.now().isoformat(timespec="seconds"), **facts}, f)
+    record = {"mode": mode, "finished": datetime.now().isoformat(timespec="seconds"), **facts}
+    _write_atomically(os.path.join(output_dir, FINISHED_MARKER), json.dumps(record))
 
 
 def read_finished(output_dir: str) -> dict:
     """The finished marker's record; empty when the run did not finish."""
     if not is_finished(output_dir):
         return {}
-    with open(os.path.join(output_dir, FINISHED_MARKER)) as f:
-        return json.load(f)
+    try:
+        with open(os.path.join(output_dir, FINISHED_MARKER)) as f:
+            return json.load(f)
+    except ValueError:  # not JSON (e.g. an empty marker): finished, with no facts
+        return {}
 
 
 def is_finished(output_dir: str) -> bool:
