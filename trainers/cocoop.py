@@ -47,7 +47,7 @@ def extend_cfg(cfg) -> None:
     cfg.TRAINER.COCOOP.PREC = "fp16"  # fp16, fp32, amp or bf16
     # [ours] Memory the text encoder's activations may use at once, in MiB: the batch x classes
     # sequences are encoded in chunks that fit it (training beyond it recomputes activations in
-    # the backward pass). Changes speed and memory only, never the numbers.
+    # the backward pass). Changes speed and memory only, the numbers only by float rounding.
     cfg.TRAINER.COCOOP.TEXT_MEMORY_MB = 2048
     # [ours] CoCoOp_PLPP only: which context the perplexity regulariser scores, "shifted" (each
     # image's context p_m + pi(x)) or "shared" (the context p_m before the image shift).
