@@ -35,12 +35,13 @@ MAX_INIT_TOKENS = 4  # the references initialise from CTX_INIT only when N_CTX <
 # ---------------------------------------------------------------------------------------------
 # Shapes of the loaded CLIP
 # ---------------------------------------------------------------------------------------------
-def require_vision_transformer(clip_model: CLIP, backbone: str, method: str) -> None:
+def require_vision_transformer(clip_model: CLIP, method: str) -> None:
     """Refuse a ResNet image encoder: deep vision prompts need the ViT's token sequence."""
     if not hasattr(clip_model.visual, "transformer"):
         raise ValueError(
-            f"{method} prompts the image encoder's transformer blocks, which a ResNet backbone "
-            f"({backbone}) does not have: set MODEL.BACKBONE.NAME to a ViT (ViT-B/32, ViT-B/16, ViT-L/14)"
+            f"{method} needs a ViT CLIP: its prompts enter the image encoder's transformer blocks, and the "
+            "loaded CLIP has a ResNet image encoder; set MODEL.BACKBONE.NAME to ViT-B/32, ViT-B/16 or ViT-L/14 "
+            "(or CLIP_CHECKPOINT to a ViT checkpoint)"
         )
 
 
@@ -294,7 +295,7 @@ class DeepPromptTrainer(PromptTrainer):
         raise NotImplementedError
 
     def build_clip(self, cfg, classnames, clip_model):
-        require_vision_transformer(clip_model, cfg.MODEL.BACKBONE.NAME, type(self).__name__)
+        require_vision_transformer(clip_model, type(self).__name__)
         model = DeepPromptCLIP(self.build_prompt_learner(cfg, classnames, clip_model), clip_model)
         self.checkpoint_module = ReferenceCheckpoint(model.prompt_learner)
         return model

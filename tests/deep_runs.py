@@ -1,0 +1,69 @@
+"""Shared by the deep-prompting trainers' tests (tests/test_maple.py, tests/test_ivlp.py): a tiny
+CLIP with enough blocks for deep prompts, trainers built as train.py builds them, and the
+checks every such trainer must pass (training, checkpoints in the reference's layout, eval-only,
+base-to-new)."""
+import os
+import re
+from typing import Sequence
+
+import torch
+
+from runs import epoch_losses, final_accuracy, read_log, run_train, train_args
+from testing.tiny_clip import save_tiny_clip
+
+LAYERS = 3  # blocks per tower: prompt depth up to 3
+
+
+def save_deep_clip(folder: str) -> str:
+    return save_tiny_clip(os.path.join(folder, f"tiny-vit-{LAYERS}.pt"), fmt="state_dict", layers=LAYERS)
+
+
+def build(argv: Sequence[str]):
+    """A trainer built exactly as train.py builds it, with the random state reset first."""
+    from dassl.engine import build_trainer
+    from dassl.utils import set_random_seed
+
+    from runtime import cli
+
+    set_random_seed(1)
+    trainer = build_trainer(cli.setup_cfg(cli.build_parser().parse_args(list(argv))))
+    trainer.batch_idx, trainer.num_batches = 0, 10  # no LR step inside a test's steps
+    return trainer
+
+
+def learned_names(trainer) -> set:
+    return {name for name, param in trainer.model.named_parameters() if param.requires_grad}
+
+
+def check_training_and_eval_only(args, out: str, model_name: str, expected_keys: set) -> dict:
+    """Train 4 epochs: the loss falls, the checkpoint holds exactly ``expected_keys`` under
+    ``<model_name>/``, and eval-only from it reproduces the final accuracy. Returns its state dict."""
+    run_train(args(out, opts=["OPTIM.MAX_EPOCH", "4"]))
+    log = read_log(out)
+    losses = epoch_losses(log)
+    assert len(losses) == 4 and losses[-1] < losses[0], losses
+    state = torch.load(os.path.join(out, model_name, "model.pth.tar-4"), weights_only=True)["state_dict"]
+    assert set(state) == expected_keys
+    evaluation = out + "-eval"
+    run_train(args(evaluation, flags=["--eval-only", "--model-dir", out, "--load-epoch", "4"]))
+    assert final_accuracy(read_log(evaluation)) == final_accuracy(log)
+    return state
+
+
+def check_base_to_new(args, out: str) -> None:
+    """A base-trained prompt evaluates on the new classes (a classifier over those only)."""
+    run_train(args(out, opts=["OPTIM.MAX_EPOCH", "1", "DATASET.SUBSAMPLE_CLASSES", "base"]))
+    new = out + "-new"
+    run_train(args(new, opts=["DATASET.SUBSAMPLE_CLASSES", "new"], flags=["--eval-only", "--model-dir", out, "--load-epoch", "1"]))
+    assert re.search(r"# classes\s+3\b", read_log(out))
+    log = read_log(new)
+    assert re.search(r"# classes\s+2\b", log) and "model.pth.tar-1" in log and final_accuracy(log) >= 0
+
+
+def deep_train_args(data_root: str, trainer: str, config: str, settings: Sequence[str]):
+    """``args(out, opts=(), flags=())`` for one trainer and config on the fixture dataset."""
+
+    def args(out, opts=(), flags=()):
+        return train_args(data_root, out, trainer=trainer, config=config, opts=[*settings, *opts], flags=flags)
+
+    return args

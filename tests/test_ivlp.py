@@ -1,0 +1,101 @@
+"""IVLP on a fixture dataset with a tiny 3-block CLIP: training, gradients, checkpoints under the
+reference's keys (both ways), eval-only, base-to-new, language-only prompting, bad settings."""
+import os
+
+import pytest
+import torch
+
+from deep_runs import (build, check_base_to_new, check_training_and_eval_only, deep_train_args, learned_names,
+                       save_deep_clip)
+from runs import make_dataset, read_log, run_train
+from testing.tiny_clip import save_tiny_clip
+
+CONFIG = "vit_b16_c2_ep5_batch4_2+2ctx"  # the reference's base-to-new config (depth 12 -> 3 here)
+SETTINGS = ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "3", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "3", "OPTIM.LR", "0.02",
+            "DATASET.NUM_SHOTS", "4"]
+REFERENCE_KEYS = {
+    "prompt_learner.ctx", "prompt_learner.token_prefix", "prompt_learner.token_suffix", "image_encoder.VPT",
+    "image_encoder.transformer.resblocks.1.VPT_shallow", "image_encoder.transformer.resblocks.2.VPT_shallow",
+    "text_encoder.transformer.resblocks.1.VPT_shallow", "text_encoder.transformer.resblocks.2.VPT_shallow",
+}
+
+
+@pytest.fixture(scope="module")
+def deep_clip(tmp_path_factory):
+    return save_deep_clip(str(tmp_path_factory.mktemp("clip")))
+
+
+@pytest.fixture
+def args(tmp_path, deep_clip, monkeypatch):
+    monkeypatch.setenv("CLIP_CHECKPOINT", deep_clip)
+    return deep_train_args(make_dataset(str(tmp_path / "data")), "IVLP", CONFIG, SETTINGS)
+
+
+def test_ivlp_trains_saves_the_references_keys_and_eval_only_reproduces(args, tmp_path):
+    state = check_training_and_eval_only(args, str(tmp_path / "train"), "VLPromptLearner", REFERENCE_KEYS)
+    assert state["image_encoder.VPT"].shape == (2, 64) and state["prompt_learner.ctx"].shape == (2, 64)
+    log = read_log(str(tmp_path / "train"))
+    assert 'Initial context: "a photo of a"' in log and "Independent V-L design" in log
+
+
+def test_only_the_prompts_get_gradients(args, tmp_path):
+    trainer = build(args(str(tmp_path / "out")))
+    trainer.forward_backward(next(iter(trainer.train_loader_x)))
+    expected = {"prompt_learner.ctx", "prompt_learner.vision_ctx", "prompt_learner.deep_vision_prompts.0",
+                "prompt_learner.deep_vision_prompts.1", "prompt_learner.deep_text_prompts.0", "prompt_learner.deep_text_prompts.1"}
+    assert {name for name, p in trainer.model.named_parameters() if p.grad is not None} == expected
+    assert learned_names(trainer) == expected
+
+
+def test_base_trained_prompts_evaluate_on_new_classes(args, tmp_path):
+    check_base_to_new(args, str(tmp_path / "base"))
+
+
+def test_a_reference_checkpoint_with_clips_weights_loads(args, tmp_path):
+    """The reference saves its whole CustomCLIP (frozen CLIP included) under VLPromptLearner/."""
+    trainer = build(args(str(tmp_path / "out")))
+    generator = torch.Generator().manual_seed(3)
+    prompts = {key: torch.randn(value.shape, generator=generator) for key, value in trainer.checkpoint_module.state_dict().items()}
+    frozen = {key: value for key, value in trainer.model.state_dict().items() if not key.startswith("prompt_learner.")}
+    assert "image_encoder.conv1.weight" in frozen and "text_encoder.transformer.resblocks.0.attn.in_proj_weight" in frozen
+    folder = tmp_path / "reference" / "VLPromptLearner"
+    os.makedirs(folder)
+    torch.save({"state_dict": {**frozen, **prompts}, "epoch": 5, "optimizer": None, "scheduler": None}, str(folder / "model.pth.tar-5"))
+
+    trainer.load_model(str(tmp_path / "reference"), epoch=5)
+    learner = trainer.model.prompt_learner
+    assert torch.equal(learner.vision_ctx, prompts["image_encoder.VPT"])
+    assert torch.equal(learner.deep_vision_prompts[1], prompts["image_encoder.transformer.resblocks.2.VPT_shallow"])
+    assert torch.equal(learner.deep_text_prompts[0], prompts["text_encoder.transformer.resblocks.1.VPT_shallow"])
+    assert torch.equal(learner.ctx, prompts["prompt_learner.ctx"])
+    assert not torch.equal(learner.token_prefix, prompts["prompt_learner.token_prefix"])  # class names: never loaded
+
+
+def test_language_only_prompting_leaves_the_image_tower_plain(args, tmp_path):
+    config_args = deep_train_args(make_dataset(str(tmp_path / "data2")), "IVLP", "vit_b16_c2_ep5_batch4_4ctx_language_only",
+                                  ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "3"])
+    trainer = build(config_args(str(tmp_path / "out")))
+    model = trainer.model
+    assert learned_names(trainer) == {"prompt_learner.ctx", "prompt_learner.deep_text_prompts.0", "prompt_learner.deep_text_prompts.1"}
+    assert model.prompt_learner.ctx.shape == (4, 64)
+    images = next(iter(trainer.train_loader_x))["img"][:2]
+    with torch.no_grad():
+        assert torch.equal(model.features(images)[0], model.encode_image(images))
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("TRAINER.IVLP.PROMPT_DEPTH_TEXT", "0", r"PROMPT_DEPTH_TEXT must be between 1 and 3"),
+    ("TRAINER.IVLP.PROMPT_DEPTH_VISION", "12", r"PROMPT_DEPTH_VISION must be between 0 and 3 \(this CLIP's number of blocks\), got 12"),
+    ("TRAINER.IVLP.PREC", "fp8", r"PREC must be one of"),
+])
+def test_bad_settings_are_one_line_errors(args, tmp_path, key, value, message):
+    with pytest.raises(ValueError, match=message):
+        run_train(args(str(tmp_path / "out"), opts=[key, value]))
+
+
+def test_a_resnet_backbone_fails_at_start_up_with_one_line(args, tmp_path, monkeypatch):
+    monkeypatch.setenv("CLIP_CHECKPOINT", save_tiny_clip(str(tmp_path / "rn.pt"), fmt="state_dict", backbone="rn"))
+    with pytest.raises(ValueError, match=r"^IVLP needs a ViT CLIP: .* the loaded CLIP has a ResNet image encoder; set "
+                                         r"MODEL.BACKBONE.NAME to ViT-B/32, ViT-B/16 or ViT-L/14"):
+        run_train(args(str(tmp_path / "out")))
+
