@@ -12,6 +12,10 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# DATA and OUTPUT name folders relative to where the script is called from, not the repository.
+absolute() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+if [ -n "${DATA:-}" ]; then DATA="$(absolute "$DATA")"; fi
+if [ -n "${OUTPUT:-}" ]; then OUTPUT="$(absolute "$OUTPUT")"; fi
 cd "$REPO_ROOT"
 
 # --force anywhere on the command line (or FORCE=1) reruns finished jobs; ARGS holds the rest.
