@@ -1,8 +1,9 @@
 """Peak memory of PLPP's regulariser with class-specific contexts (CSC): one [S, 16, 49408]
 similarity tensor (3.2 GB in fp32 at 1000 classes) against top-k similarities and LM-head words
 computed a chunk of positions at a time (trainers/plpp.py), forward and backward, on random
-tensors of CLIP ViT-B/16's width. Each side runs in a fresh process (on the CPU: peak resident memory
-above the resident memory before the step; on CUDA: peak allocated memory); 1000 classes (``--quick``: 100).
+tensors of CLIP ViT-B/16's width. Each side runs in a fresh process: on the CPU, the peak
+resident memory (Linux's VmHWM, reset before the step) above the resident memory before it; on
+CUDA, the peak allocated memory. 1000 classes (``--quick``: 100).
 """
 import json
 import subprocess
@@ -14,8 +15,15 @@ from benchmarks.common import REPO, Context, context_from_args, figure
 ONE_PIECE_BYTES = 2**40  # a chunk larger than any tensor here: the whole computation at once
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {repo!r})
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith(field + ":")).split()[1])
+
+
 import torch
 import runtime  # noqa: F401  (selects the engine)
 import trainers.plpp as plpp
@@ -30,15 +38,16 @@ states = torch.randn(n_cls, n_ctx, width, device=device).requires_grad_()
 if cuda:
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
 else:
-    with open("/proc/self/statm") as f:  # resident now; the peak so far may be higher
-        base = int(f.read().split()[1]) * resource.getpagesize()
+    with open("/proc/self/clear_refs", "w") as f:  # the peak resident memory restarts from now
+        f.write("5")
+    base = status_kib("VmRSS") * 1024
 start = time.perf_counter()
 terms = reg(ctx, states)
 (terms.ppl + terms.inv).backward()
 if cuda:
     torch.cuda.synchronize(); peak = torch.cuda.max_memory_allocated()
 else:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = status_kib("VmHWM") * 1024
 print(json.dumps({{"peak_mb": (peak - base) / 2**20, "seconds": time.perf_counter() - start,
                   "loss": (terms.ppl + terms.inv).item(), "grad_sum": ctx.grad.abs().sum().item()}}))
 """
