@@ -5,7 +5,8 @@ sends itself a signal at a chosen moment, given by ``KILL_AT``:
   multiple of the batches per epoch);
 - ``save:N``: SIGKILL in the middle of writing this process's N-th checkpoint file (a partial
   ``.tmp`` is left behind, the rename and the pointer never happen);
-- ``term:N``: SIGTERM after the N-th training step (the run saves and exits with status 75).
+- ``term:N``: SIGTERM after the N-th training step (the run saves and exits with status 75);
+- ``int:N``: SIGINT (Ctrl-C) after the N-th training step.
 
 The reliability tests use it to interrupt real runs at exact points (no timing involved).
 """
@@ -30,14 +31,15 @@ def arm(kind: str, count: int) -> None:
         calls["n"] += 1
         return calls["n"] == count
 
-    if kind in ("batch", "term"):
+    sent = {"batch": signal.SIGKILL, "term": signal.SIGTERM, "int": signal.SIGINT}
+    if kind in sent:
         check_step = TrainerX.check_step
 
         def checked(self, loss_summary):
             check_step(self, loss_summary)
             if due():
                 sys.stdout.flush()
-                os.kill(os.getpid(), signal.SIGKILL if kind == "batch" else signal.SIGTERM)
+                os.kill(os.getpid(), sent[kind])
 
         TrainerX.check_step = checked
     elif kind == "save":
@@ -53,10 +55,11 @@ def arm(kind: str, count: int) -> None:
 
         torchtools.atomic_write = killed_while_writing
     else:
-        raise SystemExit(f"KILL_AT must be batch:N, save:N or term:N, got {kind}")
+        raise SystemExit(f"KILL_AT must be batch:N, save:N, term:N or int:N, got {kind}")
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     if os.environ.get("KILL_AT"):
         kind, count = os.environ["KILL_AT"].split(":")
         arm(kind, int(count))
