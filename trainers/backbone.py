@@ -142,6 +142,33 @@ class TextEncoder(nn.Module):
 tokenizer = SimpleTokenizer()
 
 
+class PromptedCLIP(nn.Module):
+    """CLIP's frozen image tower and text encoder around a method's prompt learner, under the
+    reference's attribute names (``prompt_learner``, ``image_encoder``, ``text_encoder``,
+    ``logit_scale``), which are the checkpoint's keys."""
+
+    def __init__(self, prompt_learner: nn.Module, clip_model: CLIP):
+        super().__init__()
+        self.prompt_learner = prompt_learner
+        self.tokenized_prompts = prompt_learner.tokenized_prompts
+        self.image_encoder = clip_model.visual
+        self.text_encoder = TextEncoder(clip_model)
+        self.logit_scale = clip_model.logit_scale
+        self.dtype = clip_model.dtype
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+        """Unit-norm image features [batch, embed_dim] (frozen: the feature cache stores them)."""
+        image_features = self.image_encoder(image.type(self.dtype))
+        return image_features / image_features.norm(dim=-1, keepdim=True)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.logits(self.encode_image(image))
+
+    def logits(self, image_features: torch.Tensor) -> torch.Tensor:
+        """Logits [batch, n_cls] of unit-norm image features against the class prompts."""
+        raise NotImplementedError
+
+
 def readable_classnames(classnames: Sequence[str]) -> List[str]:
     """Class names as the prompts spell them: CoOp-family code replaces "_" by spaces."""
     return [name.replace("_", " ") for name in classnames]

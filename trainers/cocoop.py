@@ -23,7 +23,7 @@ from torch.utils.checkpoint import checkpoint
 
 from dassl.engine import TRAINER_REGISTRY
 
-from .backbone import TextEncoder
+from .backbone import PromptedCLIP
 from .plpp import PerplexityRegularized, captured_outputs
 from .prompting import PromptTrainer, class_prompts, initial_context
 
@@ -100,27 +100,14 @@ class PromptLearner(nn.Module):
         ], dim=2)
 
 
-class CustomCLIP(nn.Module):
+class CustomCLIP(PromptedCLIP):
     """CLIP whose class text features come from the image-conditioned prompts."""
 
     def __init__(self, cfg, classnames, clip_model):
-        super().__init__()
-        self.prompt_learner = PromptLearner(cfg, classnames, clip_model)
-        self.tokenized_prompts = self.prompt_learner.tokenized_prompts
-        self.image_encoder = clip_model.visual
-        self.text_encoder = TextEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
-        self.dtype = clip_model.dtype
+        super().__init__(PromptLearner(cfg, classnames, clip_model), clip_model)
         self.text_memory_bytes = cfg.TRAINER.COCOOP.TEXT_MEMORY_MB * 2**20
         eot = self.tokenized_prompts.argmax(dim=-1)
         self.prompt_length = int(eot.max()) + 1  # every class prompt ends before this position
-
-    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        features = self.image_encoder(image.type(self.dtype))
-        return features / features.norm(dim=-1, keepdim=True)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.encode_image(image))
 
     def logits(self, image_features: torch.Tensor) -> torch.Tensor:
         """Logits [batch, n_cls] of unit-norm image features: the meta-network reads only these,

@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from dassl.engine import TRAINER_REGISTRY
 
-from .backbone import TextEncoder, load_clip_to_cpu  # noqa: F401  (load_clip_to_cpu: CoOp's public name)
+from .backbone import PromptedCLIP, load_clip_to_cpu  # noqa: F401  (load_clip_to_cpu: CoOp's public name)
 from .prompting import PromptTrainer, class_prompts, initial_context
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
@@ -87,31 +87,17 @@ class PromptLearner(nn.Module):
         return torch.cat(prompts, dim=0)
 
 
-class CustomCLIP(nn.Module):
+class CustomCLIP(PromptedCLIP):
     """CLIP whose class text features come from the learned prompts."""
 
     def __init__(self, cfg, classnames, clip_model):
-        super().__init__()
-        self.prompt_learner = PromptLearner(cfg, classnames, clip_model)
-        self.tokenized_prompts = self.prompt_learner.tokenized_prompts
-        self.image_encoder = clip_model.visual
-        self.text_encoder = TextEncoder(clip_model)
-        self.logit_scale = clip_model.logit_scale
-        self.dtype = clip_model.dtype
+        super().__init__(PromptLearner(cfg, classnames, clip_model), clip_model)
         self.fixed_text_features: Optional[torch.Tensor] = None
 
     def encode_text(self) -> torch.Tensor:
         """Unit-norm text features of every class prompt [n_cls, embed_dim]."""
         text_features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
         return text_features / text_features.norm(dim=-1, keepdim=True)
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.logits(self.encode_image(image))
-
-    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        """Unit-norm image features [batch, embed_dim] (frozen: the feature cache stores them)."""
-        image_features = self.image_encoder(image.type(self.dtype))
-        return image_features / image_features.norm(dim=-1, keepdim=True)
 
     def logits(self, image_features: torch.Tensor) -> torch.Tensor:
         """Logits [batch, n_cls] of unit-norm image features against the class prompts."""
