@@ -196,7 +196,7 @@ def stop_signals(current_trainer: Callable[[], object]) -> Iterator[None]:
         name = signal.Signals(signum).name
         request_stop = getattr(current_trainer(), "request_stop", None)
         if request_stop is not None and request_stop(name):
-            print(f"{name} received: saving a resumable checkpoint after this batch", file=sys.stderr, flush=True)
+            print(f"{name} received: saving a resumable checkpoint after this batch", flush=True)
             return
         raise Interrupted(f"Stopped by {name} outside the training loop (nothing to save); rerun the same command to continue")
 
