@@ -238,8 +238,9 @@ def _cached_split(data: dict, split: str, dataset_dir: str, known: Dict[str, str
 
     This project's caches list paths relative to the dataset folder (``relative``), so a copied or
     moved dataset reads its own images. Caches written by CoOp/Dassl hold absolute paths only;
-    when those do not exist, each is matched to the image of the current split files with the
-    longest common path tail (``known``: path relative to the dataset folder -> path).
+    each is matched to the image of the current split files with the
+    longest common path tail (``known``: path relative to the dataset folder -> path), so that a
+    copied dataset never reads the images of its old location.
     """
     relative = data.get("relative", {}).get(split)
     if relative is not None:
@@ -247,15 +248,15 @@ def _cached_split(data: dict, split: str, dataset_dir: str, known: Dict[str, str
                 for path, label, domain, classname in relative]
     items, moved, missing = [], 0, []
     for item in data[split]:
-        impath = item.impath
-        if not osp.isfile(impath):
-            parts = impath.replace("\\", "/").split("/")
-            tails = ("/".join(parts[i:]) for i in range(len(parts)))
-            impath = next((known[tail] for tail in tails if tail in known), "")
-            if not impath:
-                missing.append(item.impath)
-                continue
-            moved += 1
+        parts = item.impath.replace("\\", "/").split("/")
+        tails = ("/".join(parts[i:]) for i in range(len(parts)))
+        impath = next((known[tail] for tail in tails if tail in known), "")
+        if not impath and osp.isfile(item.impath):
+            impath = item.impath
+        if not impath:
+            missing.append(item.impath)
+            continue
+        moved += impath != item.impath
         items.append(Datum(impath=impath, label=item.label, domain=item.domain, classname=item.classname))
     if missing:
         raise DatasetFileNotFoundError(
