@@ -185,3 +185,15 @@ def test_only_trainers_with_a_frozen_unprompted_image_tower_opt_in():
         assert registered[name].frozen_image_tower is True, name
     for name in prompted & set(registered):
         assert not getattr(registered[name], "frozen_image_tower", False), name
+
+
+def test_a_loader_that_cannot_be_cached_leaves_the_whole_evaluation_plain(data_root, tmp_path, clip_checkpoint, monkeypatch):
+    """One swapped model_inference serves val and test: a test loader that is not a sequential
+    DataLoader (here a list of batches, as predict passes) keeps both on the image tower."""
+    monkeypatch.setenv("PLPP_FEATURE_CACHE_DIR", str(tmp_path / "cache"))
+    trainer = build(data_root, str(tmp_path / "out"))
+    plain, _ = evaluate(trainer, enabled=False)
+    trainer.test_loader = list(trainer.test_loader)
+    listed, encoded = evaluate(trainer)
+    assert encoded == len(trainer.dm.dataset.test) and torch.equal(listed, plain)
+    assert cache_files(tmp_path / "cache") == []

@@ -180,14 +180,19 @@ def uses_cache(trainer) -> bool:
 @contextlib.contextmanager
 def cached_image_features(trainer) -> Iterator[None]:
     """Within the block, the trainer evaluates from cached image features (when it opts in and
-    ``TEST.FEATURE_CACHE`` is on; loaders with a non-sequential sampler are left alone)."""
+    ``TEST.FEATURE_CACHE`` is on and every evaluation loader is a sequential DataLoader)."""
     if not uses_cache(trainer):
         yield
         return
-    store = FeatureStore(cache_dir(trainer.cfg))
     saved = {name: getattr(trainer, name) for name in ("val_loader", "test_loader")}
+    loaders = [loader for loader in saved.values() if loader is not None]
+    # model_inference is swapped for both loaders at once: all of them must yield features.
+    if not all(isinstance(loader, DataLoader) and isinstance(loader.sampler, SequentialSampler) for loader in loaders):
+        yield
+        return
+    store = FeatureStore(cache_dir(trainer.cfg))
     for name, loader in saved.items():
-        if isinstance(loader, DataLoader) and isinstance(loader.sampler, SequentialSampler):
+        if loader is not None:
             setattr(trainer, name, CachedFeatureLoader(trainer, loader, name.split("_")[0], store))
     saved["model_inference"] = trainer.__dict__.get("model_inference")
     trainer.model_inference = trainer.logits_from_features
