@@ -34,6 +34,7 @@ class MethodDefaults:
     shots_suffix: str = ""  # after shots_16 in base-to-new folders
     fewshot_opts: Mapping[str, Tuple[str, ...]] = field(default_factory=dict)  # per dataset, few-shot only
     scripts: str = ""  # scripts/<folder>/ holding the method's protocol scripts
+    script_suffix: str = ""  # after the step in the scripts' names, as the reference names them ("_maple")
     seeds_inside: bool = False  # its base-to-new scripts take DATASET [PARAMS] and loop over the seeds
 
     def config_dir(self, trainer: str) -> str:
@@ -58,9 +59,10 @@ COCOOP = MethodDefaults(base2new="vit_b16_c4_ep10_batch1_ctxv1", base2new_imagen
                         fewshot=_fixed("vit_b16_c4_ep10_batch1_ctxv1"), fewshot_prompt=None, prompt_node="COCOOP")
 MAPLE = MethodDefaults(base2new="vit_b16_c2_ep5_batch4_2ctx", base2new_imagenet=None,
                        xd="vit_b16_c2_ep5_batch4_2ctx_cross_datasets", fewshot=_fixed("vit_b16_c2_ep5_batch4_2ctx"),
-                       fewshot_prompt=None, prompt_node="MAPLE")
+                       fewshot_prompt=None, prompt_node="MAPLE", script_suffix="_maple")
 IVLP = MethodDefaults(base2new="vit_b16_c2_ep5_batch4_2+2ctx", base2new_imagenet=None, xd="vit_b16_c2_ep5_batch4_2+2ctx",
-                      fewshot=_fixed("vit_b16_c2_ep5_batch4_2+2ctx"), fewshot_prompt=None, prompt_node="IVLP")
+                      fewshot=_fixed("vit_b16_c2_ep5_batch4_2+2ctx"), fewshot_prompt=None, prompt_node="IVLP",
+                      script_suffix="_ivlp")
 # PromptSRC's few-shot GPA settings per dataset (its config says so; its script leaves the edit to you).
 _GPA_45_5 = ("TRAINER.PROMPTSRC.GPA_MEAN", "45", "TRAINER.PROMPTSRC.GPA_STD", "5")
 PROMPTSRC = MethodDefaults(base2new="vit_b16_c2_ep20_batch4_4+4ctx", base2new_imagenet=None,

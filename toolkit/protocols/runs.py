@@ -99,7 +99,7 @@ def _b2n_script(trainer: str, step: str, dataset: str, seed: int, params: Mappin
         args = " ".join([dataset, *resolve_params(trainer, params).values()])
     else:
         args = f"{dataset} {seed}"
-    return f"bash {scripts_dir(trainer)}/base2new_{step}.sh {args}"
+    return f"bash {scripts_dir(trainer)}/base2new_{step}{row.script_suffix}.sh {args}"
 
 
 def _base2new_cfg(trainer: str, dataset: str, cfg: Optional[str]) -> str:
@@ -165,7 +165,7 @@ def xd_train(trainer: str, seed: int, output: str, cfg: Optional[str] = None) ->
     args = ("--seed", str(seed), "--trainer", trainer, "--dataset-config-file", dataset_config(source),
             "--config-file", trainer_config(trainer, cfg), "DATASET.NUM_SHOTS", str(SHOTS))
     folder = os.path.join(output, source, trainer, f"{cfg}_{SHOTS}shots", f"seed{seed}")
-    return Run("xd", "train", trainer, source, seed, folder, args, f"bash {scripts_dir(trainer)}/xd_train.sh {seed}")
+    return Run("xd", "train", trainer, source, seed, folder, args, f"bash {scripts_dir(trainer)}/xd_train{defaults(trainer).script_suffix}.sh {seed}")
 
 
 def xd_test(trainer: str, dataset: str, seed: int, output: str, cfg: Optional[str] = None,
@@ -179,7 +179,7 @@ def xd_test(trainer: str, dataset: str, seed: int, output: str, cfg: Optional[st
     folder = os.path.join(output, "evaluation", trainer, f"{cfg}_{SHOTS}shots", dataset, f"seed{seed}")
     protocol = "dg" if dataset in catalogue.DG_TARGETS else "xd"
     return Run(protocol, "test", trainer, dataset, seed, folder, args,
-               f"bash {scripts_dir(trainer)}/xd_test.sh {dataset} {seed}", train)
+               f"bash {scripts_dir(trainer)}/xd_test{defaults(trainer).script_suffix}.sh {dataset} {seed}", train)
 
 
 def zeroshot(trainer: str, dataset: str, cfg: str, output: str, sub: str = "all") -> Run:
