@@ -60,6 +60,21 @@ def check_base_to_new(args, out: str) -> None:
     assert re.search(r"# classes\s+2\b", log) and "model.pth.tar-1" in log and final_accuracy(log) >= 0
 
 
+def write_reference_checkpoint(trainer, folder: str, model_name: str, epoch: int, dtypes=None) -> dict:
+    """A checkpoint as the reference writes it: its whole CustomCLIP (frozen CLIP included) under
+    ``<folder>/<model_name>/``, with random learned tensors (``dtypes``: {key: dtype} to store).
+    Returns those tensors."""
+    generator = torch.Generator().manual_seed(3)
+    learned = {key: torch.randn(value.shape, generator=generator) for key, value in trainer.checkpoint_module.state_dict().items()}
+    learned.update({key: learned[key].to(dtype) for key, dtype in (dtypes or {}).items()})
+    frozen = {key: value for key, value in trainer.model.state_dict().items() if not key.startswith("prompt_learner.")}
+    assert "image_encoder.conv1.weight" in frozen and "text_encoder.transformer.resblocks.0.attn.in_proj_weight" in frozen
+    os.makedirs(os.path.join(folder, model_name))
+    torch.save({"state_dict": {**frozen, **learned}, "epoch": epoch, "optimizer": None, "scheduler": None},
+               os.path.join(folder, model_name, f"model.pth.tar-{epoch}"))
+    return learned
+
+
 def deep_train_args(data_root: str, trainer: str, config: str, settings: Sequence[str]):
     """``args(out, opts=(), flags=())`` for one trainer and config on the fixture dataset."""
 

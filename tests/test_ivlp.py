@@ -1,12 +1,10 @@
 """IVLP on a fixture dataset with a tiny 3-block CLIP: training, gradients, checkpoints under the
 reference's keys (both ways), eval-only, base-to-new, language-only prompting, bad settings."""
-import os
-
 import pytest
 import torch
 
 from deep_runs import (build, check_base_to_new, check_training_and_eval_only, deep_train_args, learned_names,
-                       save_deep_clip)
+                       save_deep_clip, write_reference_checkpoint)
 from runs import make_dataset, read_log, run_train
 from testing.tiny_clip import save_tiny_clip
 
@@ -54,14 +52,7 @@ def test_base_trained_prompts_evaluate_on_new_classes(args, tmp_path):
 def test_a_reference_checkpoint_with_clips_weights_loads(args, tmp_path):
     """The reference saves its whole CustomCLIP (frozen CLIP included) under VLPromptLearner/."""
     trainer = build(args(str(tmp_path / "out")))
-    generator = torch.Generator().manual_seed(3)
-    prompts = {key: torch.randn(value.shape, generator=generator) for key, value in trainer.checkpoint_module.state_dict().items()}
-    frozen = {key: value for key, value in trainer.model.state_dict().items() if not key.startswith("prompt_learner.")}
-    assert "image_encoder.conv1.weight" in frozen and "text_encoder.transformer.resblocks.0.attn.in_proj_weight" in frozen
-    folder = tmp_path / "reference" / "VLPromptLearner"
-    os.makedirs(folder)
-    torch.save({"state_dict": {**frozen, **prompts}, "epoch": 5, "optimizer": None, "scheduler": None}, str(folder / "model.pth.tar-5"))
-
+    prompts = write_reference_checkpoint(trainer, str(tmp_path / "reference"), "VLPromptLearner", 5)
     trainer.load_model(str(tmp_path / "reference"), epoch=5)
     learner = trainer.model.prompt_learner
     assert torch.equal(learner.vision_ctx, prompts["image_encoder.VPT"])

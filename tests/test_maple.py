@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from deep_runs import (build, check_base_to_new, check_training_and_eval_only, deep_train_args, learned_names,
-                       save_deep_clip)
+                       save_deep_clip, write_reference_checkpoint)
 from runs import make_dataset
 from trainers.plpp import captured_outputs
 
@@ -72,13 +72,8 @@ def test_base_trained_prompts_evaluate_on_new_classes(args, tmp_path):
 
 def test_a_reference_checkpoint_with_clips_weights_and_fp16_proj_loads(args, tmp_path):
     trainer = build(args(str(tmp_path / "out")))
-    generator = torch.Generator().manual_seed(3)
-    prompts = {key: torch.randn(value.shape, generator=generator) for key, value in trainer.checkpoint_module.state_dict().items()}
-    prompts["prompt_learner.proj.weight"] = prompts["prompt_learner.proj.weight"].half()  # the reference's proj is fp16
-    frozen = {key: value for key, value in trainer.model.state_dict().items() if not key.startswith("prompt_learner.")}
-    folder = tmp_path / "reference" / "MultiModalPromptLearner"
-    os.makedirs(folder)
-    torch.save({"state_dict": {**frozen, **prompts}, "epoch": 5, "optimizer": None, "scheduler": None}, str(folder / "model.pth.tar-5"))
+    prompts = write_reference_checkpoint(trainer, str(tmp_path / "reference"), "MultiModalPromptLearner", 5,
+                                         {"prompt_learner.proj.weight": torch.float16})  # the reference's proj is fp16
     trainer.load_model(str(tmp_path / "reference"), epoch=5)
     learner = trainer.model.prompt_learner
     assert torch.equal(learner.compound_prompts_text[1], prompts["prompt_learner.compound_prompts_text.1"])
