@@ -224,3 +224,22 @@ def test_local_executor_runs_one_job_per_visible_gpu(tmp_path, monkeypatch):
     assert [open(os.path.join(f, "sweep.log")).read().split("gpu ")[1].split()[0] for f in folders] == ["2", "5"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert LocalExecutor(str(tmp_path / "s2"), jobs=3).describe() == "local, 3 job(s) at a time on the CPU"
+
+
+@pytest.mark.parametrize("scripts,trainer", [("cocoop", "CoCoOp"), ("cocoop_plpp", "CoCoOp_PLPP"),
+                                             ("promptsrc", "PromptSRC"), ("promptsrc_plpp", "PromptSRC_PLPP")])
+def test_each_methods_own_base2new_scripts_match_the_plan(recorder, scripts, trainer):
+    run_script, calls, data, out = recorder
+    for seed in ("1", "2"):
+        run_script(f"{scripts}/base2new_train.sh", "eurosat", seed)
+        run_script(f"{scripts}/base2new_test.sh", "eurosat", seed)
+    assert sorted(calls()) == sorted(planned("base2new", [trainer], ["eurosat"], [1, 2], data, out))
+
+
+def test_promptsrc_few_shot_script_matches_the_plan_with_its_per_dataset_gpa(recorder):
+    run_script, calls, data, out = recorder
+    for dataset in ("eurosat", "caltech101"):  # GPA N(45, 5) on EuroSAT, the config's elsewhere
+        run_script("promptsrc/few_shot.sh", dataset, "4", SEEDS="1")
+    assert sorted(calls()) == sorted(planned("fewshot", ["PromptSRC"], ["eurosat", "caltech101"], [1], data, out, shots=[4]))
+    eurosat, caltech = sorted(calls(), key=lambda argv: "eurosat" not in " ".join(argv))
+    assert "TRAINER.PROMPTSRC.GPA_MEAN" in eurosat and "TRAINER.PROMPTSRC.GPA_MEAN" not in caltech
