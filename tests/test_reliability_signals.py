@@ -23,6 +23,17 @@ def args(data_root, out, opts=(), flags=()):
     return train_args(data_root, out, dataset="oxford_pets", opts=[*SMALL, *EPOCHS, *opts], flags=flags)
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(data_root, tmp_path_factory, tiny_clip_file):
+    out = str(tmp_path_factory.mktemp("uninterrupted") / "run")
+    os.environ["CLIP_CHECKPOINT"] = tiny_clip_file
+    try:
+        run_train(args(data_root, out))
+    finally:
+        del os.environ["CLIP_CHECKPOINT"]
+    return out
+
+
 def signal_after_step(monkeypatch, signum, step):
     """Send ``signum`` to this process right after training step ``step``."""
     from dassl.engine.trainer import TrainerX
@@ -44,10 +55,10 @@ def log_files(out):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
-def test_a_stop_signal_mid_epoch_saves_and_the_rerun_is_bitwise_uninterrupted(data_root, tmp_path, clip_checkpoint,
-                                                                                train_cli, monkeypatch, signum):
-    reference = str(tmp_path / "uninterrupted")
-    run_train(args(data_root, reference))
+def test_a_stop_signal_mid_epoch_saves_and_the_rerun_is_bitwise_uninterrupted(data_root, uninterrupted, tmp_path,
+                                                                                clip_checkpoint, train_cli, monkeypatch,
+                                                                                signum):
+    reference = uninterrupted
 
     out = str(tmp_path / "stopped")
     with monkeypatch.context() as patch:
