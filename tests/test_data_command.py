@@ -420,10 +420,17 @@ def test_check_reports_missing_folders_and_split_files_in_one_line_each(tmp_path
 def test_check_reports_a_stale_fewshot_cache(tmp_path, capsys):
     build_fixture("food101", tmp_path / "old")
     build_dataset(make_cfg("food101", tmp_path / "old", num_shots=1))
+    # A moved dataset keeps a valid cache: it lists its images relative to the dataset folder.
     shutil.move(str(tmp_path / "old"), str(tmp_path / "new"))
+    assert data.main(["check", "food101", "--root", str(tmp_path / "new"), "--skip-sizes"]) == 0
+    capsys.readouterr()
+    cache = os.path.join(tmp_path, "new", "food-101", "split_fewshot", "shot_1-seed_1.pkl")
+    with open(cache, "rb") as f:
+        first = pickle.load(f)["relative"]["train"][0][0]
+    os.remove(os.path.join(tmp_path, "new", "food-101", *first.split("/")))
     assert data.main(["check", "food101", "--root", str(tmp_path / "new"), "--skip-sizes"]) == 1
     out = capsys.readouterr().out
-    assert "shot_1-seed_1.pkl lists 12 missing images" in out and "delete it" in out
+    assert "shot_1-seed_1.pkl lists 1 missing images" in out and "delete it" in out
 
 
 def test_check_points_at_fold_imagenet_val_for_a_flat_val_folder(tmp_path, capsys):

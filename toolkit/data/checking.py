@@ -129,16 +129,25 @@ def check_sizes(dataset: DatasetRecord, entries: Entries, problems: ProblemList)
         problems.add("size", f"{class_split} has {num_classes} classes, CoOp's has {dataset.num_classes}")
 
 
+def cached_image_paths(data: dict, dataset_dir: str) -> List[str]:
+    """The images a few-shot cache lists: this project's relative lists, under ``dataset_dir``,
+    or the absolute paths of a cache that CoOp or Dassl wrote."""
+    relative = data.get("relative")
+    if relative:
+        return [osp.join(dataset_dir, *entry[0].split("/")) for entries in relative.values() for entry in entries]
+    return [item.impath for key, items in data.items() if key in ("train", "val") for item in items]
+
+
 def check_fewshot_caches(dataset_dir: str, problems: ProblemList) -> None:
     """A problem per few-shot cache that cannot be read or lists images that are gone."""
     for cache in sorted(glob.glob(osp.join(dataset_dir, FEWSHOT_CACHE_FOLDER, "*.pkl"))):
         try:
             with open(cache, "rb") as f:
-                cached = [item for items in pickle.load(f).values() for item in items]
+                paths = cached_image_paths(pickle.load(f), dataset_dir)
         except Exception as e:  # a truncated or foreign pickle
             problems.add("cache", f"few-shot cache {cache} cannot be read ({type(e).__name__}); delete it")
             continue
-        stale = [item.impath for item in cached if not osp.isfile(item.impath)]
+        stale = [path for path in paths if not osp.isfile(path)]
         if stale:
             problems.add(
                 "cache", f"few-shot cache {cache} lists {len(stale)} missing images (first: {stale[0]}); delete it"
