@@ -8,7 +8,7 @@ from typing import Sequence
 
 import torch
 
-from runs import epoch_losses, final_accuracy, read_log, run_train, train_args
+from runs import build_trainer, epoch_losses, final_accuracy, read_log, run_train, train_args
 from testing.tiny_clip import save_tiny_clip
 
 LAYERS = 3  # blocks per tower: prompt depth up to 3
@@ -20,13 +20,7 @@ def save_deep_clip(folder: str) -> str:
 
 def build(argv: Sequence[str]):
     """A trainer built exactly as train.py builds it, with the random state reset first."""
-    from dassl.engine import build_trainer
-    from dassl.utils import set_random_seed
-
-    from runtime import cli
-
-    set_random_seed(1)
-    trainer = build_trainer(cli.setup_cfg(cli.build_parser().parse_args(list(argv))))
+    trainer = build_trainer(argv, seed=1)
     trainer.batch_idx, trainer.num_batches = 0, 10  # no LR step inside a test's steps
     return trainer
 

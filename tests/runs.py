@@ -2,7 +2,7 @@
 import), with readers for its logs."""
 import os
 import re
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from testing.dataset_fixtures import build_fixture
 
@@ -50,6 +50,19 @@ def train_args(root: str, out: str, trainer: str = "CoOp", dataset: str = "euros
         "--config-file", os.path.join(REPO, "configs", "trainers", "CoOp" if trainer.startswith("Zeroshot") else trainer, f"{config}.yaml"),
         *flags, *FAST, *opts,
     ]
+
+
+def build_trainer(argv: Sequence[str], seed: Optional[int] = None):
+    """A trainer built from train.py's arguments as train.py builds it (config, data, model),
+    without training; ``seed`` resets the random state first, as train.py's seed does."""
+    from dassl.engine import build_trainer as build
+    from dassl.utils import set_random_seed
+
+    from runtime import cli
+
+    if seed is not None:
+        set_random_seed(seed)
+    return build(cli.setup_cfg(cli.build_parser().parse_args(list(argv))))
 
 
 def run_train(argv: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from runs import epoch_losses, final_accuracy, make_dataset, read_log, run_train, train_args
+from runs import build_trainer, epoch_losses, final_accuracy, make_dataset, read_log, run_train, train_args
 from trainers.plpp import captured_outputs
 
 CONFIG = "vit_b16_c4_ep10_batch1_ctxv1"  # the reference's base-to-new config (batch 1 -> 8 here)
@@ -27,13 +27,7 @@ def cocoop_args(data_root, out, trainer="CoCoOp", opts=(), flags=()):
 
 def build(data_root, out, trainer="CoCoOp", opts=()):
     """A trainer built exactly as train.py builds it, with the random state reset first."""
-    from dassl.engine import build_trainer
-    from dassl.utils import set_random_seed
-
-    from runtime import cli
-
-    set_random_seed(1)
-    trainer = build_trainer(cli.setup_cfg(cli.build_parser().parse_args(cocoop_args(data_root, out, trainer, opts))))
+    trainer = build_trainer(cocoop_args(data_root, out, trainer, opts), seed=1)
     trainer.batch_idx, trainer.num_batches = 0, 10  # never the epoch's last batch: no LR step
     return trainer
 

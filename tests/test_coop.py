@@ -7,7 +7,7 @@ import pytest
 import torch
 from yacs.config import CfgNode as CN
 
-from runs import epoch_losses, final_accuracy, make_dataset, read_log, run_train, train_args
+from runs import build_trainer, epoch_losses, final_accuracy, make_dataset, read_log, run_train, train_args
 from testing.tiny_clip import build_tiny_clip
 from trainers.coop import CustomCLIP, PromptLearner
 from trainers.zsclip import IMAGENET_TEMPLATES_SELECT
@@ -52,11 +52,7 @@ def test_coop_trains_saves_reference_checkpoints_and_eval_only_reproduces(data_r
 
 
 def test_only_the_context_gets_gradients(data_root, tmp_path, clip_checkpoint):
-    from dassl.engine import build_trainer
-
-    from runtime import cli
-    args = cli.build_parser().parse_args(train_args(data_root, str(tmp_path / "out"), opts=["TRAINER.COOP.N_CTX", "4"]))
-    trainer = build_trainer(cli.setup_cfg(args))
+    trainer = build_trainer(train_args(data_root, str(tmp_path / "out"), opts=["TRAINER.COOP.N_CTX", "4"]))
     trainer.batch_idx, trainer.num_batches = 0, 2
     trainer.forward_backward(next(iter(trainer.train_loader_x)))
 
@@ -97,7 +93,7 @@ def test_base_trained_prompt_evaluates_on_new_classes(data_root, tmp_path, clip_
 
     # The accuracy reported is that of the trained context on the new classes' prompts, computed
     # here on the plain path: 77-token prompts, the checkpoint's context, the new class names.
-    trainer = build_trainer_from(train_args(data_root, str(tmp_path / "check"),
+    trainer = build_trainer(train_args(data_root, str(tmp_path / "check"),
                                             opts=[*opts, "DATASET.SUBSAMPLE_CLASSES", "new"]))
     context = torch.load(os.path.join(out, "prompt_learner", "model.pth.tar-1"), weights_only=True)["state_dict"]["ctx"]
     model = trainer.model.eval()
@@ -113,14 +109,6 @@ def test_base_trained_prompt_evaluates_on_new_classes(data_root, tmp_path, clip_
             total += len(predicted)
     assert trainer.dm.dataset.classnames == ["Highway or Road", "Sea or Lake"]  # the fixture's last two labels
     assert final_accuracy(log) == round(100 * correct / total, 1)
-
-
-def build_trainer_from(argv):
-    from dassl.engine import build_trainer
-
-    from runtime import cli
-
-    return build_trainer(cli.setup_cfg(cli.build_parser().parse_args(argv)))
 
 
 def tiny_cfg(n_ctx=4, csc=False, ctx_init="", position="end"):
@@ -195,7 +183,7 @@ def test_zero_shot_clip_reports_clips_own_accuracy(data_root, tmp_path, clip_che
     assert f"Prompt templates (n={len(templates)}): {templates}" in log
 
     # CLIP's own encode_text/encode_image on the untrimmed prompts, averaged over templates.
-    evaluation = build_trainer_from(train_args(data_root, str(tmp_path / "check"), trainer=trainer, config="vit_b16"))
+    evaluation = build_trainer(train_args(data_root, str(tmp_path / "check"), trainer=trainer, config="vit_b16"))
     model, names = evaluation.clip_model, [n.replace("_", " ") for n in evaluation.dm.dataset.classnames]
     correct = total = 0
     with torch.no_grad():

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-from runs import REPO, make_dataset, train_args
+from runs import REPO, build_trainer, make_dataset, train_args
 from testing.tiny_clip import save_tiny_clip
 from trainers.feature_cache import FeatureStore, cache_dir
 
@@ -19,13 +19,8 @@ def data_root(tmp_path):
 
 
 def build(data_root, out, trainer="CoOp", opts=()):
-    from dassl.engine import build_trainer
-
-    from runtime import cli
-
     config = {"KgCoOp": "vit_b16_ep100_ctxv1", "CoCoOp": "vit_b16_c4_ep10_batch1"}.get(trainer.split("_")[0], "vit_b16_ep50")
-    args = cli.build_parser().parse_args(train_args(data_root, out, trainer=trainer, config=config, opts=["TRAINER.COOP.N_CTX", "4", *opts]))
-    return build_trainer(cli.setup_cfg(args))
+    return build_trainer(train_args(data_root, out, trainer=trainer, config=config, opts=["TRAINER.COOP.N_CTX", "4", *opts]))
 
 
 def evaluate(trainer, enabled=True, split="test"):

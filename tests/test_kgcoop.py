@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from runs import epoch_losses, final_accuracy, make_dataset, read_log, run_train, train_args
+from runs import build_trainer, epoch_losses, final_accuracy, make_dataset, read_log, run_train, train_args
 from trainers.kgcoop import hand_written_template, knowledge_distance
 from trainers.plpp import captured_outputs
 
@@ -25,13 +25,7 @@ def kgcoop_args(data_root, out, trainer="KgCoOp", opts=(), flags=()):
 
 def build(data_root, out, trainer="KgCoOp", opts=()):
     """A trainer built exactly as train.py builds it, with the random state reset first."""
-    from dassl.engine import build_trainer
-    from dassl.utils import set_random_seed
-
-    from runtime import cli
-
-    set_random_seed(1)
-    trainer = build_trainer(cli.setup_cfg(cli.build_parser().parse_args(kgcoop_args(data_root, out, trainer, opts))))
+    trainer = build_trainer(kgcoop_args(data_root, out, trainer, opts), seed=1)
     trainer.batch_idx, trainer.num_batches = 0, 2
     return trainer
 
