@@ -146,6 +146,9 @@ class PromptTrainer(TrainerX):
     # features (trainers/feature_cache.py); the model must have encode_image() and logits().
     frozen_image_tower = False
     model_name = "prompt_learner"  # registered model name: the checkpoint sub-folder
+    # What plug-ins may read (trainers/plugins.py): "clip_features", the model's image_encoder and
+    # text_encoder give raw features whose scaled cosine similarity is the logits.
+    plugin_offers: Tuple[str, ...] = ("clip_features",)
     frozen_checkpoint_keys: Tuple[str, ...] = ("token_prefix", "token_suffix")  # never loaded
 
     def method_cfg(self, cfg=None):
