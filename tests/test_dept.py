@@ -170,7 +170,12 @@ def test_reference_layout_splits_host_and_head_keys(data_root, tmp_path, clip_ch
     os.makedirs(tmp_path / "ref" / "PromptLearner")
     state = {"prompt_learner.ctx": torch.ones(4, 64), "film_lp_img.scale": torch.ones(64), "image_encoder.conv1.weight": torch.ones(1)}
     torch.save({"state_dict": state, "epoch": 3}, tmp_path / "ref" / "PromptLearner" / "model.pth.tar-3")
-    with reference_checkpoint_layout(trainer, str(tmp_path / "ref"), 3) as folder:
+    with reference_checkpoint_layout(trainer, str(tmp_path / "ref" / "PromptLearner"), 3) as folder:
         host = torch.load(os.path.join(folder, "prompt_learner", "model.pth.tar-3"), weights_only=True)["state_dict"]
         head = torch.load(os.path.join(folder, "linear_probe", "model.pth.tar-3"), weights_only=True)["state_dict"]
     assert set(host) == {"ctx"} and set(head) == {"film_lp_img.scale"}
+    del state["film_lp_img.scale"]  # a host checkpoint: no head to load
+    torch.save({"state_dict": state, "epoch": 3}, tmp_path / "ref" / "PromptLearner" / "model.pth.tar-3")
+    with pytest.raises(ValueError, match="holds no DePT head"):
+        with reference_checkpoint_layout(trainer, str(tmp_path / "ref" / "PromptLearner"), 3):
+            pass

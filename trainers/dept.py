@@ -234,11 +234,15 @@ class DecoupledPromptTuning:
         return fused_logits(host_logits, head_logits, probe.WEIGHT) if probe.TEST_TIME_FUSION else head_logits
 
     def load_model(self, directory, epoch=None):
-        if directory and not os.path.isdir(os.path.join(directory, HEAD_MODEL_NAME)) \
-                and os.path.isdir(os.path.join(directory, REFERENCE_MODEL_NAME)):
-            with reference_checkpoint_layout(self, directory, epoch) as own_directory:
-                return super().load_model(own_directory, epoch)
-        return super().load_model(directory, epoch)
+        """Our layout (the host's folder and ``linear_probe/``), or the reference's: one folder
+        with everything, ``PromptLearner/`` (CoOp, CoCoOp, KgCoOp) or the host's (MaPLe)."""
+        if not directory or os.path.isdir(os.path.join(directory, HEAD_MODEL_NAME)):
+            return super().load_model(directory, epoch)
+        for folder in (REFERENCE_MODEL_NAME, self.model_name):
+            if os.path.isdir(os.path.join(directory, folder)):
+                with reference_checkpoint_layout(self, os.path.join(directory, folder), epoch) as own_directory:
+                    return super().load_model(own_directory, epoch)
+        return super().load_model(directory, epoch)  # says what is missing
 
 
 def class_text_features(outputs: List[torch.Tensor], batch_size: int, n_classes: int) -> torch.Tensor:
@@ -254,18 +258,24 @@ def class_text_features(outputs: List[torch.Tensor], batch_size: int, n_classes:
 
 
 @contextlib.contextmanager
-def reference_checkpoint_layout(trainer, directory: str, epoch: Optional[int]) -> Iterator[str]:
-    """A Koorye/DePT checkpoint folder (``PromptLearner/``: the whole CLIP, head included) as
-    this trainer's folders, in a temporary directory: the host's keys under the host's model
-    name, the head's under ``linear_probe``."""
+def reference_checkpoint_layout(trainer, folder: str, epoch: Optional[int]) -> Iterator[str]:
+    """A Koorye/DePT model folder (its whole CLIP, head included) as this trainer's folders, in a
+    temporary directory: the host's keys under the host's model name, the head's under
+    ``linear_probe``."""
     import tempfile
 
     from dassl.utils import load_checkpoint
 
     model_file = "model-best.pth.tar" if epoch is None else f"model.pth.tar-{epoch}"
-    checkpoint = load_checkpoint(os.path.join(directory, REFERENCE_MODEL_NAME, model_file))
+    path = os.path.join(folder, model_file)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f'Model not found at "{path}"; check --model-dir and --load-epoch')
+    checkpoint = load_checkpoint(path)
     state = checkpoint["state_dict"]
     head_prefixes = ("film_lp_img.", "film_lp_text.", "linear_probe_proj.")
+    if not any(key.startswith(head_prefixes) for key in state):
+        raise ValueError(f"{path} holds no DePT head (film_lp_*, linear_probe_proj.*) and there is no {HEAD_MODEL_NAME}/ "
+                         f"beside it: a {trainer.model_name} checkpoint of the host alone? Evaluate it with the host's trainer")
     host_name = trainer.model_name
     strip = "prompt_learner." if trainer.learned_module() is trainer.model.prompt_learner else ""
     parts = {
