@@ -3,7 +3,7 @@ script arguments beyond DATASET SEED (KgCoOp's penalty weight), as the reference
 scripts do. One row per method; a trainer without a row gets CoOp's settings with its own
 configs folder. Torch-free: the scripts and ``--dry-run`` read it at once.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 
@@ -71,6 +71,18 @@ PROMPTSRC = MethodDefaults(base2new="vit_b16_c2_ep20_batch4_4+4ctx", base2new_im
                            prompt_node="PROMPTSRC",
                            fewshot_opts={d: _GPA_45_5 for d in ("stanford_cars", "oxford_flowers", "fgvc_aircraft", "dtd", "eurosat")})
 
+# DePT (Koorye/DePT) runs each host with its own config (10 epochs) and the same for host+DePT;
+# its runner loops over seeds 1 2 3 and reads the last epoch. Few-shot: none (the head learns base
+# classes). <Host>_PLPP_DePT takes <Host>_DePT's row.
+_DEPT_COOP = "vit_b16_ep10_bs4_lr35"
+COOP_DEPT = MethodDefaults(base2new=_DEPT_COOP, base2new_imagenet=None, xd=_DEPT_COOP, fewshot=_fixed(_DEPT_COOP),
+                           fewshot_prompt=None)
+_DEPT_KGCOOP = "vit_b16_ep10_ctxv1_bs4_lr35"
+KGCOOP_DEPT = replace(KGCOOP, base2new=_DEPT_KGCOOP, xd=_DEPT_KGCOOP, fewshot=_fixed(_DEPT_KGCOOP), fewshot_prompt=None,
+                      params={"WEIGHT": "2.0"})
+_DEPT_MAPLE = "vit_b16_c2_ep10_batch4_2ctx"
+MAPLE_DEPT = replace(MAPLE, base2new=_DEPT_MAPLE, xd=_DEPT_MAPLE, fewshot=_fixed(_DEPT_MAPLE))
+
 METHODS: Dict[str, MethodDefaults] = {
     "CoOp": MethodDefaults(scripts="scripts/coop"),
     "PLPP": MethodDefaults(scripts="scripts/plpp"),
@@ -83,6 +95,13 @@ METHODS: Dict[str, MethodDefaults] = {
     "IVLP": IVLP,
     "PromptSRC": PROMPTSRC,
     "PromptSRC_PLPP": PROMPTSRC,
+    "CoOp_DePT": COOP_DEPT,
+    "CoOp_PLPP_DePT": COOP_DEPT,
+    "CoCoOp_DePT": COCOOP,
+    "KgCoOp_DePT": KGCOOP_DEPT,
+    "MaPLe_DePT": MAPLE_DEPT,
+    "IVLP_DePT": IVLP,
+    "PromptSRC_DePT": PROMPTSRC,
 }
 ZERO_SHOT = ("ZeroshotCLIP", "ZeroshotCLIP2")  # zero-shot CLIP reads CoOp's backbone configs
 
