@@ -179,3 +179,33 @@ def test_reference_layout_splits_host_and_head_keys(data_root, tmp_path, clip_ch
     with pytest.raises(ValueError, match="holds no DePT head"):
         with reference_checkpoint_layout(trainer, str(tmp_path / "ref" / "PromptLearner"), 3):
             pass
+
+
+@pytest.mark.slow
+def test_base2new_scripts_of_host_and_plugins_then_the_results_table(tmp_path, tiny_clip_file, capsys):
+    """bash scripts/<method>/base2new_train.sh / base2new_test.sh on a fixture, all four on DePT's
+    CoOp settings, then the results table: host, +PLPP, +DePT, +both, each with a Δ row."""
+    import subprocess
+    import sys
+
+    from runs import REPO
+    from toolkit import results
+
+    env = dict(os.environ, DATA=make_dataset(str(tmp_path / "data")), OUTPUT=str(tmp_path / "output"), PY=sys.executable,
+               CLIP_CHECKPOINT=tiny_clip_file, CFG=CONFIG,
+               OPTS="OPTIM.MAX_EPOCH 1 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 8 DATALOADER.TEST.BATCH_SIZE 16 "
+                    "TRAINER.COOP.N_CTX 4")
+    env.pop("FORCE", None)
+    for folder in ("coop", "plpp", "coop_dept", "coop_plpp_dept"):
+        for step in ("base2new_train.sh", "base2new_test.sh"):
+            done = subprocess.run(["bash", os.path.join(REPO, "scripts", folder, step), "eurosat", "1"], env=env,
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr[-2000:]
+    trained = os.path.join(env["OUTPUT"], "base2new", "train_base", "eurosat", "shots_16", "CoOp_PLPP_DePT", CONFIG, "seed1")
+    assert {"prompt_learner", "linear_probe"} <= set(os.listdir(trained))
+
+    assert results.main([env["OUTPUT"], "--protocol", "base2new", "--no-plots"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.lower().startswith("eurosat"))
+    names = [line.split()[1] if i == start else line.split()[0] for i, line in enumerate(lines[start:start + 7], start)]
+    assert names == [f"CoOp/{CONFIG}", f"PLPP/{CONFIG}", "Δ", f"CoOp_DePT/{CONFIG}", "Δ", f"CoOp_PLPP_DePT/{CONFIG}", "Δ"]
