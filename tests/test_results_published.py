@@ -112,3 +112,26 @@ def test_no_published_switch_and_other_metrics_leave_it_out(tmp_path):
     with open(tmp_path / "a" / "results.csv", newline="") as f:
         assert "published" not in next(csv.reader(f))
     assert results.collect(str(tmp_path), metric="macro_f1").paper == []
+
+
+def test_fewshot_curves_draw_the_published_points_beside_ours(tmp_path, monkeypatch):
+    """No few-shot table is stored yet (toolkit/published/data.py says why): a stand-in one shows
+    the comparison and the plot take few-shot points as they take the others."""
+    import toolkit.published as published
+    from result_trees import fewshot
+    from toolkit.results.plots import fewshot_figure
+
+    stand_in = published.PublishedTable("fewshot", "CoOp", "a stand-in table", published.Setting(configs=("vit_b16",)),
+                                        {"dtd": {"1 shot": 44.0, "16 shots": 63.0}})
+    monkeypatch.setattr(published, "tables", lambda: [stand_in])
+    for seed in (1, 2):
+        for shots, cfg, value in ((1, "vit_b16_ep50", 44.5), (16, "vit_b16", 58.0)):
+            fewshot(tmp_path, "dtd", "CoOp", cfg, shots, seed, value + seed)
+    report = results.collect(str(tmp_path), protocols=["fewshot"])
+    verdicts = {c.column: (round(c.difference, 2), c.reproduces) for c in report.paper}
+    assert verdicts == {"1 shot": (2.0, False), "16 shots": (-3.5, False)}
+    fig = fewshot_figure(report.entries, "accuracy", report.paper)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    published_line = lines["CoOp/vit_b16 nctx16_cscFalse_ctpend (published)"]
+    assert list(published_line.get_xdata()) == [1, 16] and list(published_line.get_ydata()) == [44.0, 63.0]
+    assert "Few-shot learning: published vs ours" in results.report_text(report)

@@ -5,6 +5,7 @@ import json
 import os
 import os.path as osp
 from datetime import datetime
+from functools import partial
 from typing import List
 
 from .aggregate import Comparison, Entry, entry_order
@@ -127,7 +128,7 @@ def write_outputs(report: Report, out_dir: str, plots: bool = True) -> List[str]
     os.makedirs(out_dir, exist_ok=True)
     drawn = []
     if plots:
-        for name, draw in zip(PLOT_FILES, (plot_fewshot, plot_base2new)):
+        for name, draw in zip(PLOT_FILES, (partial(plot_fewshot, published=report.paper), plot_base2new)):
             path = osp.join(out_dir, name)
             if draw(report.entries, path, report.metric):
                 drawn.append(path)
