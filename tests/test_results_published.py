@@ -150,3 +150,12 @@ def test_domain_generalisation_average_is_the_mean_of_the_published_targets_mark
     assert average.computed and average.published == 59.28 and average.reproduces
     text = results.report_text(report)
     assert "59.28*" in text and "published average marked * = mean of the published targets" in text
+
+
+def test_plpp_alone_says_it_has_no_published_numbers(tmp_path):
+    b2n_method(tmp_path, "PLPP", {"dtd": ((80.0, 80.5, 81.0), (45.0, 46.0, 47.0))})
+    report = results.collect(str(tmp_path), protocols=["base2new"])
+    text = results.report_text(report)
+    assert report.paper == [] and "none for these methods (notes below)" in text
+    assert "PLPP/vit_b16_ctxv1: PLPP (arXiv 2412.15277) publishes no table" in text
+    assert "Reproduction report" not in text

@@ -110,7 +110,7 @@ def paper_cells(entries: List[Entry], metric: str) -> List[PaperCell]:
 
 def protocol_notes(protocol: str, cells: List[PaperCell], methods: List[Method]) -> List[str]:
     """Sources and settings of the tables used, the rule, and the methods without published numbers."""
-    notes = [RULE]
+    notes = [RULE] if cells else []
     notes += [f"published: {t}" for t in dict.fromkeys(c.table.describe() for c in cells)]
     if any(c.computed for c in cells):
         notes.append("published average marked * = mean of the published targets (the sources print no agreed average)")

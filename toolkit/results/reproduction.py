@@ -25,7 +25,8 @@ def paper_table(report: Report, protocol: Protocol) -> Optional[Table]:
         return None  # nothing published for these methods, and nothing more to say
     notes = protocol_notes(protocol.name, cells, methods)
     if not cells:
-        return Table(f"{protocol.title}: published vs ours", HEADER, [], notes, 3)
+        return Table(f"{protocol.title}: published vs ours", ["Published"], [["none for these methods (notes below)"]],
+                     notes)
     return Table(f"{protocol.title}: published vs ours", HEADER, [row(c) for c in ordered(cells)], notes, 3)
 
 
