@@ -41,6 +41,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, SequentialSampler
 
+from .open_clip_backbone import backbone_identity
+
 ENV_DIR = "PLPP_FEATURE_CACHE_DIR"
 FORMAT_VERSION = 1
 
@@ -84,7 +86,8 @@ def feature_key(trainer, loader: DataLoader, split: str) -> Dict[str, object]:
     if getattr(trainer, "_image_tower_checksum", None) is None:  # frozen: computed once per run
         trainer._image_tower_checksum = weights_checksum(trainer.image_tower())
     dtype = next(trainer.image_tower().parameters()).dtype
-    return {
+    identity = backbone_identity(trainer.cfg)  # open_clip: model name and tag; OpenAI's keys are unchanged
+    return {**({"backbone": identity} if identity else {}),
         "version": FORMAT_VERSION,
         "weights": trainer._image_tower_checksum,
         "precision": f"{getattr(trainer, 'precision', '')}/{dtype}",

@@ -1,0 +1,202 @@
+"""open_clip backbones (trainers/open_clip_backbone.py) with tiny random models, no downloads:
+dispatch and preprocessing, equality with the ``clip`` path and with open_clip's own zero-shot
+classifier, every method training one epoch (or refused in one line) on a CLIP-style and a
+SigLIP-style model, and the one-line errors for missing weights."""
+import json
+import os
+
+import pytest
+import torch
+
+from runs import make_dataset, read_log, run_train, train_args
+from runtime.config import default_config
+from testing.tiny_open_clip import SIGLIP_PREPROCESS, build_tiny_open_clip, register_tag, save_tiny_open_clip
+from trainers.backbone import encode_class_prompts, load_clip_to_cpu
+from trainers.open_clip_backbone import OpenCLIPBackbone, input_settings, uses_open_clip
+
+CLASSNAMES = ["cat", "dog", "sea lion", "fire truck"]
+TEMPLATES = ["a photo of a {}.", "art of the {}.", "a {} in a video game."]
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    """Tiny checkpoints: OpenAI's format (state dict), CLIP-style and SigLIP-style open_clip ones
+    (the SigLIP-style one also under a pretrained tag carrying SigLIP's preprocessing)."""
+    from testing.tiny_clip import save_tiny_clip
+
+    folder = tmp_path_factory.mktemp("open-clip")
+    files = {
+        "openai": save_tiny_clip(str(folder / "openai-tiny.pt"), fmt="state_dict"),
+        "clip": save_tiny_open_clip(str(folder / "clip-style.pt"), "tiny-clip-vit", seed=1),
+        "sigmoid": save_tiny_open_clip(str(folder / "sigmoid.pt"), "tiny-sigmoid-text", seed=2),
+    }
+    register_tag("tiny-sigmoid-text", "tiny-webli", files["sigmoid"], **SIGLIP_PREPROCESS)
+    return files
+
+
+def backbone_cfg(name, pretrained=""):
+    cfg = default_config()
+    cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.PRETRAINED = name, pretrained
+    return cfg
+
+
+def test_openai_names_stay_on_the_clip_package():
+    assert not uses_open_clip(backbone_cfg("ViT-B/16"))
+    assert not uses_open_clip(backbone_cfg("RN50"))
+    assert uses_open_clip(backbone_cfg("ViT-B/16", "laion2b_s34b_b88k"))
+    assert uses_open_clip(backbone_cfg("ViT-B-16"))
+    assert uses_open_clip(backbone_cfg("hf-hub:timm/ViT-B-16-SigLIP"))
+    assert input_settings(backbone_cfg("ViT-B/16")) == []
+
+
+def test_preprocessing_comes_from_the_models_config(checkpoints):
+    cfg = backbone_cfg("tiny-sigmoid-text", "tiny-webli")
+    input_settings(cfg)
+    assert tuple(cfg.INPUT.SIZE) == (160, 160) and cfg.INPUT.RESIZE_MODE == "squash"
+    assert list(cfg.INPUT.PIXEL_MEAN) == [0.5] * 3 and cfg.INPUT.INTERPOLATION == "bicubic"
+    cfg = backbone_cfg("tiny-clip-vit", checkpoints["clip"])  # a file: open_clip's defaults (OpenAI's)
+    input_settings(cfg)
+    assert tuple(cfg.INPUT.SIZE) == (224, 224) and cfg.INPUT.RESIZE_MODE == "shortest"
+    assert cfg.INPUT.PIXEL_MEAN[0] == pytest.approx(0.48145466)
+
+
+def coop_logits(cfg, images):
+    from trainers.coop import CustomCLIP
+
+    clip_model = load_clip_to_cpu(cfg).float()
+    torch.manual_seed(0)
+    model = CustomCLIP(cfg, CLASSNAMES, clip_model).eval()
+    with torch.no_grad():
+        return model(images)
+
+
+def test_an_openai_checkpoint_gives_the_same_coop_logits_through_open_clip_and_clip(checkpoints):
+    images = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    through_clip = backbone_cfg("ViT-B/16")
+    through_clip.MODEL.BACKBONE.PATH = checkpoints["openai"]
+    through_open_clip = backbone_cfg("tiny-clip-vit", checkpoints["openai"])
+    expected, got = coop_logits(through_clip, images), coop_logits(through_open_clip, images)
+    relative = ((got - expected).norm() / expected.norm()).item()
+    print(f"CoOp logits, open_clip vs clip (fp32): max abs {(got - expected).abs().max().item():.3g}, rel {relative:.3g}")
+    assert relative <= 1e-6
+
+
+@pytest.mark.parametrize("name, key", [("tiny-clip-vit", "clip"), ("tiny-sigmoid-text", "sigmoid")])
+def test_zero_shot_features_are_open_clips_own_classifier(checkpoints, name, key):
+    import open_clip
+
+    adapter = load_clip_to_cpu(backbone_cfg(name, checkpoints[key])).float()
+    assert isinstance(adapter, OpenCLIPBackbone)
+    ours = encode_class_prompts(adapter, CLASSNAMES, TEMPLATES)
+    reference = open_clip.create_model(name, pretrained=checkpoints[key]).eval()  # untouched open_clip model
+    with torch.no_grad():
+        theirs = open_clip.build_zero_shot_classifier(reference, open_clip.get_tokenizer(name), CLASSNAMES, TEMPLATES,
+                                                      num_classes_per_batch=2, device="cpu", use_tqdm=False)
+        size = reference.visual.image_size[0]
+        images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+        features = reference.encode_image(images, normalize=True)
+    scale = reference.logit_scale.exp()
+    bias = reference.logit_bias if reference.logit_bias is not None else 0
+    expected, got = scale * features @ theirs + bias, scale * features @ ours.t() + bias
+    relative = ((got - expected).norm() / expected.norm()).item()
+    print(f"zero-shot logits vs open_clip's classifier ({name}): rel {relative:.3g}")
+    assert relative <= 1e-6
+
+
+# ---------------------------------------------------------------------------------------------
+# Every method, one epoch, on each model
+# ---------------------------------------------------------------------------------------------
+CONFIGS = {
+    "ZeroshotCLIP": "vit_b16_ep50", "CoOp": "vit_b16_ep50", "PLPP": "vit_b16_ep50",
+    "CoCoOp": "vit_b16_c4_ep10_batch1_ctxv1", "CoCoOp_PLPP": "vit_b16_c4_ep10_batch1_ctxv1",
+    "KgCoOp": "vit_b16_ep100_ctxv1", "KgCoOp_PLPP": "vit_b16_ep100_ctxv1",
+    "MaPLe": "vit_b16_c2_ep5_batch4_2ctx", "MaPLe_PLPP": "vit_b16_c2_ep5_batch4_2ctx",
+    "IVLP": "vit_b16_c2_ep5_batch4_2+2ctx",
+    "PromptSRC": "vit_b16_c2_ep20_batch4_4+4ctx", "PromptSRC_PLPP": "vit_b16_c2_ep20_batch4_4+4ctx",
+}
+FAST_DEPTHS = {"MaPLe": ["TRAINER.MAPLE.PROMPT_DEPTH", "1"], "MaPLe_PLPP": ["TRAINER.MAPLE.PROMPT_DEPTH", "1"],
+               "IVLP": ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "1", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "1"],
+               "PromptSRC": ["TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "1", "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "1",
+                             "TRAINER.PROMPTSRC.GPA_MEAN", "1"],
+               "PromptSRC_PLPP": ["TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "1", "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "1",
+                                  "TRAINER.PROMPTSRC.GPA_MEAN", "1"]}
+DEEP = ("MaPLe", "MaPLe_PLPP", "IVLP", "PromptSRC", "PromptSRC_PLPP")
+PLPP_HOSTS = ("PLPP", "CoCoOp_PLPP", "KgCoOp_PLPP")
+SIGMOID_REFUSED = {**{m: "deep prompts enter both towers" for m in DEEP}, **{m: "next-token reading" for m in PLPP_HOSTS}}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_dataset(str(tmp_path_factory.mktemp("data")), "eurosat")
+
+
+def method_args(data_root, out, method, name, pretrained, opts=()):
+    flags = ["--eval-only"] if method == "ZeroshotCLIP" else []
+    return train_args(data_root, out, trainer=method, dataset="eurosat", config=CONFIGS[method], flags=flags,
+                      opts=["MODEL.BACKBONE.NAME", name, "MODEL.BACKBONE.PRETRAINED", pretrained, "OPTIM.MAX_EPOCH", "1",
+                            "DATASET.NUM_SHOTS", "1", *FAST_DEPTHS.get(method, []), *opts])
+
+
+@pytest.mark.parametrize("method", list(CONFIGS))
+def test_every_method_trains_and_evaluates_on_a_clip_style_open_clip_model(checkpoints, data_root, tmp_path, method):
+    out = str(tmp_path / "out")
+    run_train(method_args(data_root, out, method, "tiny-clip-vit", checkpoints["clip"]))
+    log = read_log(out)
+    assert "* accuracy:" in log
+    with open(os.path.join(out, "environment.json")) as f:
+        backbone = json.load(f)["backbone"]
+    assert backbone["name"] == "tiny-clip-vit" and backbone["weights"] == checkpoints["clip"]
+    assert len(backbone["weights_sha256"]) == 64
+
+
+@pytest.mark.parametrize("method", list(CONFIGS))
+def test_on_a_sigmoid_model_each_method_trains_or_is_refused_in_one_line(checkpoints, data_root, tmp_path, method):
+    args = method_args(data_root, str(tmp_path / "out"), method, "tiny-sigmoid-text", "tiny-webli")
+    if method in SIGMOID_REFUSED:
+        with pytest.raises(ValueError) as error:
+            run_train(args)
+        message = str(error.value)
+        assert "\n" not in message and method in message and "tiny-sigmoid-text" in message
+        assert SIGMOID_REFUSED[method] in message
+        return
+    run_train(args)
+    log = read_log(str(tmp_path / "out"))
+    assert "* accuracy:" in log and "resize to 160x160" in log  # SigLIP's squash resize
+
+
+def test_missing_weights_say_which_file_to_place_where(monkeypatch, checkpoints):
+    from open_clip import pretrained
+
+    monkeypatch.setitem(pretrained._PRETRAINED, "tiny-clip-vit", {"offline": {"url": "http://127.0.0.1:9/tiny.pt"}})
+    with pytest.raises(FileNotFoundError) as error:
+        load_clip_to_cpu(backbone_cfg("tiny-clip-vit", "offline"))
+    assert "\n" not in str(error.value) and "MODEL.BACKBONE.PRETRAINED" in str(error.value)
+    assert "http://127.0.0.1:9/tiny.pt" in str(error.value)
+
+
+@pytest.mark.parametrize("pretrained, message", [
+    ("", "needs MODEL.BACKBONE.PRETRAINED"),
+    ("no_such_tag", "needs MODEL.BACKBONE.PRETRAINED"),
+    ("/nowhere/weights.safetensors", "does not exist"),
+])
+def test_bad_pretrained_settings_are_one_line_errors(pretrained, message):
+    with pytest.raises((ValueError, FileNotFoundError)) as error:
+        load_clip_to_cpu(backbone_cfg("ViT-B-16", pretrained))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_unknown_backbone_names_both_libraries():
+    with pytest.raises(ValueError, match="neither OpenAI's"):
+        load_clip_to_cpu(backbone_cfg("ViT-Q-99", "x.pt"))
+
+
+def test_the_adapter_keeps_open_clips_own_forward(checkpoints):
+    """Flipping the blocks to sequence-first leaves open_clip's own encoders as they were."""
+    adapter = load_clip_to_cpu(backbone_cfg("tiny-clip-vit", checkpoints["clip"])).float()
+    reference = build_tiny_open_clip("tiny-clip-vit", seed=1)
+    tokens = adapter.tokenize(["a photo of a cat."])
+    images = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        assert torch.allclose(adapter.encode_image(images), reference.encode_image(images), atol=1e-5)
+        assert torch.allclose(encode_class_prompts(adapter, ["cat"], ["a photo of a {}."]),
+                              reference.encode_text(tokens, normalize=True), atol=1e-5)

@@ -1,0 +1,418 @@
+"""open_clip backbones (LAION, DataComp, MetaCLIP, DFN, EVA, SigLIP ...) behind OpenAI CLIP's interface.
+
+``MODEL.BACKBONE.NAME`` takes open_clip's names as open_clip takes them: a model name with
+``MODEL.BACKBONE.PRETRAINED`` set to a pretrained tag (``ViT-B-16`` + ``laion2b_s34b_b88k``) or
+to a local checkpoint file, or an ``hf-hub:org/repo`` / ``local-dir:/folder`` id. OpenAI's names
+without PRETRAINED (``ViT-B/16``, ``RN50``) keep the ``clip`` package path, unchanged.
+
+The methods were written against ``clip.model.CLIP``; ``OpenCLIPBackbone`` presents an open_clip
+model under its attribute names (``token_embedding``, ``positional_embedding``, ``transformer``,
+``ln_final``, ``text_projection``, ``visual``, ``logit_scale``, ``dtype``, ``encode_image``) plus
+what the shared code asks it for: ``tokenize`` and ``count_tokens`` (open_clip's tokenizer) and
+``text_encoder_class``. open_clip runs its blocks batch-first, OpenAI's sequence-first ([L, N, d]);
+the adapter flips the layout flags of open_clip's attention (the only layout-dependent part of a
+block), so its blocks take [L, N, d] like OpenAI's while open_clip's own forward still works.
+
+Text towers: CLIP-style ones (causal mask, EOT pooling by argmax, projection matrix) run through
+the shared ``TextEncoder`` unchanged. Others (SigLIP: bidirectional attention, last-token pooling,
+a projection with bias) run through ``FullSequenceTextEncoder``, which always computes the whole
+sequence. Image preprocessing (size, mean/std, interpolation, resize mode) comes from the model's
+own config into ``INPUT.*`` (``input_settings``); a method that cannot use a tower is refused with
+one line (``refuse_unsupported``).
+"""
+import hashlib
+import os
+from typing import Dict, List, NamedTuple, Optional
+
+import torch
+import torch.nn as nn
+
+from .backbone import TextEncoder, clip
+
+SCHEMAS = ("hf-hub:", "local-dir:")
+RESIZE_MODES = ("shortest", "longest", "squash")
+_SHA256: Dict[tuple, str] = {}  # (path, size, mtime) -> sha256 of the weights file, once per process
+
+
+def extend_cfg(cfg) -> None:
+    """``MODEL.BACKBONE.PRETRAINED`` and ``INPUT.RESIZE_MODE`` (module docstring)."""
+    cfg.MODEL.BACKBONE.PRETRAINED = ""  # open_clip only: a pretrained tag or a local checkpoint file [ours]
+    cfg.INPUT.RESIZE_MODE = "shortest"  # test resize: shortest (crop, CLIP), squash (SigLIP) or longest (pad) [ours]
+
+
+def uses_open_clip(cfg) -> bool:
+    """Whether the backbone is open_clip's: a PRETRAINED tag or file, a schema id, or a name only
+    open_clip knows. OpenAI's names without PRETRAINED stay on the ``clip`` package."""
+    name, pretrained = cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.get("PRETRAINED", "")
+    if pretrained or name.startswith(SCHEMAS):
+        return True
+    if name in clip.available_models():
+        return False
+    import open_clip
+
+    return name.replace("/", "-") in open_clip.list_models()
+
+
+# ---------------------------------------------------------------------------------------------
+# Where the model and its weights come from (no download unless they are missing)
+# ---------------------------------------------------------------------------------------------
+class Source(NamedTuple):
+    name: str  # as open_clip takes it ("ViT-B-16", "hf-hub:org/repo", "local-dir:/folder")
+    pretrained: str  # tag or file ("" with a schema)
+    model_cfg: dict
+    preprocess: dict  # open_clip's PreprocessCfg fields: size, mean, std, interpolation, resize_mode
+    weights: str  # the local file to load ("" with a schema: open_clip finds it)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _schema_config(name: str) -> dict:
+    """The open_clip_config.json of an hf-hub or local-dir model (from the local cache)."""
+    import json
+
+    from open_clip.factory import _get_hf_config
+
+    if name.startswith("local-dir:"):
+        path = os.path.join(name[len("local-dir:"):], "open_clip_config.json")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{name}: no {path}; the folder must hold open_clip_config.json and the weights "
+                                    "(open_clip_model.safetensors), as on the Hugging Face hub")
+        with open(path) as f:
+            return json.load(f)
+    try:
+        return _get_hf_config(name[len("hf-hub:"):])
+    except Exception as e:
+        repo = name[len("hf-hub:"):]
+        raise FileNotFoundError(
+            f"{name} is not in the Hugging Face cache and cannot be downloaded ({_one_line(e)}); put "
+            f"open_clip_config.json and open_clip_model.safetensors of https://huggingface.co/{repo} in a folder "
+            "and set MODEL.BACKBONE.NAME local-dir:<that folder>"
+        ) from None
+
+
+def resolve(cfg, locate_weights: bool = True) -> Source:
+    """The model config, preprocessing and weights file of the configured open_clip backbone.
+
+    Weights come from a local file, open_clip's caches (Hugging Face hub cache, ~/.cache/clip),
+    or a download when they are missing; when none works, one line says which file to place where.
+    """
+    import open_clip
+    from open_clip.transform import PreprocessCfg, merge_preprocess_dict
+    from dataclasses import asdict
+
+    name, pretrained = cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.get("PRETRAINED", "")
+    preprocess = asdict(PreprocessCfg())
+    if name.startswith(SCHEMAS):
+        if pretrained:
+            raise ValueError(f"MODEL.BACKBONE.PRETRAINED must be empty with {name}: the repository or folder holds the weights")
+        config = _schema_config(name)
+        model_cfg = config.get("model_cfg", config)
+        preprocess = merge_preprocess_dict(preprocess, config.get("preprocess_cfg", {}))
+        weights = ""
+    else:
+        name = name.replace("/", "-")
+        model_cfg = open_clip.get_model_config(name)
+        if model_cfg is None:
+            raise ValueError(
+                f"Unknown backbone {cfg.MODEL.BACKBONE.NAME!r}: neither OpenAI's ({', '.join(clip.available_models())}) "
+                "nor an open_clip model (open_clip.list_models(), e.g. ViT-B-16 with MODEL.BACKBONE.PRETRAINED laion2b_s34b_b88k)"
+            )
+        tags = open_clip.list_pretrained_tags_by_model(name)
+        tag_cfg = open_clip.get_pretrained_cfg(name, pretrained) if pretrained else {}
+        if tag_cfg:
+            preprocess = merge_preprocess_dict(preprocess, tag_cfg)
+            weights = _tag_weights(name, pretrained, tag_cfg) if locate_weights else ""
+        elif pretrained and os.path.isfile(os.path.expanduser(pretrained)):
+            weights = os.path.abspath(os.path.expanduser(pretrained))
+        elif pretrained and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors", ".npz"))):
+            raise FileNotFoundError(f"MODEL.BACKBONE.PRETRAINED {pretrained} does not exist; give an open_clip checkpoint file or a tag")
+        else:
+            raise ValueError(
+                f"open_clip model {name} needs MODEL.BACKBONE.PRETRAINED: a local checkpoint file or one of its tags "
+                f"({', '.join(tags) or 'none: give a file'}), got {pretrained!r}"
+            )
+    preprocess["size"] = model_cfg["vision_cfg"].get("image_size", preprocess["size"])
+    return Source(name, pretrained, model_cfg, preprocess, weights)
+
+
+def _tag_weights(name: str, tag: str, tag_cfg: dict) -> str:
+    """The weights file of a pretrained tag: cached, or downloaded by open_clip."""
+    from open_clip.pretrained import download_pretrained
+
+    try:
+        return download_pretrained(tag_cfg)
+    except Exception as e:
+        hub = tag_cfg.get("hf_hub", "")
+        source = f"https://huggingface.co/{hub.rstrip('/').rsplit('/', 1)[0] if hub.count('/') > 1 else hub.rstrip('/')}" if hub else tag_cfg.get("url", "")
+        raise FileNotFoundError(
+            f"open_clip weights {name} {tag} are not cached and cannot be downloaded ({_one_line(e)}); download "
+            f"the checkpoint from {source} and set MODEL.BACKBONE.PRETRAINED to the file's path"
+        ) from None
+
+
+def weights_sha256(path: str) -> Optional[str]:
+    """SHA-256 of a weights file (computed once per process and file version)."""
+    if not path or not os.path.isfile(path):
+        return None
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA256:
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 24), b""):
+                digest.update(block)
+        _SHA256[key] = digest.hexdigest()
+    return _SHA256[key]
+
+
+def backbone_identity(cfg) -> Optional[Dict[str, str]]:
+    """What names the backbone's weights in the feature cache's key: None for OpenAI's
+    (their key is unchanged), else library version, model name and pretrained tag or file."""
+    if not uses_open_clip(cfg):
+        return None
+    import open_clip
+
+    return {"library": f"open_clip {open_clip.__version__}", "name": cfg.MODEL.BACKBONE.NAME,
+            "pretrained": cfg.MODEL.BACKBONE.get("PRETRAINED", "")}
+
+
+def backbone_record(cfg) -> Dict[str, Optional[str]]:
+    """The run record's backbone: name, tag, weights file and its SHA-256 (open_clip), or the
+    clip package's name."""
+    identity = backbone_identity(cfg)
+    if identity is None:
+        return {"library": "clip", "name": cfg.MODEL.BACKBONE.NAME}
+    try:
+        weights = resolve(cfg).weights
+    except (OSError, ValueError):
+        weights = ""
+    return {**identity, "weights": weights or None, "weights_sha256": weights_sha256(weights)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Preprocessing into INPUT.*
+# ---------------------------------------------------------------------------------------------
+def input_settings(cfg) -> List[str]:
+    """Set ``INPUT.SIZE``, ``PIXEL_MEAN``, ``PIXEL_STD``, ``INTERPOLATION`` and ``RESIZE_MODE``
+    from an open_clip model's own preprocessing config (cfg not yet frozen); returns
+    ``KEY: old -> new`` for each value changed (printed by the caller). OpenAI's backbones: none."""
+    if not uses_open_clip(cfg):
+        return []
+    preprocess = resolve(cfg, locate_weights=False).preprocess
+    size = preprocess["size"]
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    if preprocess["resize_mode"] not in RESIZE_MODES:
+        raise ValueError(f"{cfg.MODEL.BACKBONE.NAME}: unsupported resize mode {preprocess['resize_mode']!r}")
+    wanted = {"SIZE": size, "PIXEL_MEAN": [float(v) for v in preprocess["mean"]], "PIXEL_STD": [float(v) for v in preprocess["std"]],
+              "INTERPOLATION": preprocess["interpolation"], "RESIZE_MODE": preprocess["resize_mode"]}
+    changes = []
+    for key, value in wanted.items():
+        old = cfg.INPUT[key]
+        if (tuple(old) if isinstance(old, (list, tuple)) else old) != (tuple(value) if isinstance(value, (list, tuple)) else value):
+            changes.append(f"INPUT.{key}: {old} -> {value}")
+            cfg.INPUT[key] = value
+    return changes
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading, and the adapter
+# ---------------------------------------------------------------------------------------------
+def load_open_clip(cfg) -> "OpenCLIPBackbone":
+    """The configured open_clip model on the CPU, behind the adapter. Its weights stay as stored
+    (fp32 for most open_clip releases, where OpenAI's are fp16): an fp32 run uses them exactly,
+    and an fp16 run converts them (``prepare_backbone``). Patch dropout is off: the towers are frozen."""
+    import open_clip
+
+    source = resolve(cfg)
+    name = source.name
+    pretrained = source.weights or None
+    # OpenAI's released files are TorchScript archives, which torch.load reads only with
+    # weights_only=False (the clip package reads them with torch.jit.load, the same trust).
+    model = open_clip.create_model(name, pretrained=None if name.startswith(SCHEMAS) else pretrained,
+                                   precision="fp32", device="cpu", force_patch_dropout=0.0,
+                                   weights_only=not is_torchscript_archive(source.weights))
+    tokenizer = open_clip.get_tokenizer(name)
+    return OpenCLIPBackbone(model.eval(), tokenizer, f"{cfg.MODEL.BACKBONE.NAME} ({source.pretrained or 'hub'})",
+                            source.preprocess["size"], source.model_cfg.get("embed_dim"))
+
+
+def is_torchscript_archive(path: str) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def sequence_first(transformer: nn.Module, tower: str) -> nn.Module:
+    """open_clip's ``Transformer`` whose blocks take [L, N, d] as OpenAI's do (its own forward
+    still takes [N, L, d]): only ``nn.MultiheadAttention`` depends on the layout."""
+    from open_clip.transformer import ResidualAttentionBlock
+
+    for block in transformer.resblocks:
+        if not isinstance(block, ResidualAttentionBlock):
+            raise ValueError(f"the {tower} tower's blocks are {type(block).__name__}, not open_clip's ResidualAttentionBlock: "
+                             "prompts cannot enter them")
+        block.attn.batch_first = False
+    transformer.batch_first = False
+    return transformer
+
+
+class OpenCLIPBackbone(nn.Module):
+    """An open_clip model under ``clip.model.CLIP``'s attribute names (module docstring)."""
+
+    def __init__(self, model: nn.Module, tokenizer, description: str, image_size, embed_dim: Optional[int]):
+        super().__init__()
+        text = getattr(model, "text", model)  # CustomTextCLIP (SigLIP, EVA) keeps its text tower in .text
+        if not hasattr(text, "token_embedding") or getattr(text, "cls_emb", None) is not None:
+            raise ValueError(f"{description}: its text tower ({type(text).__name__}) is not a CLIP-style token "
+                             "transformer (Hugging Face text towers and CoCa are not supported)")
+        self.description = description
+        self.visual = model.visual
+        self.token_embedding = text.token_embedding
+        self.positional_embedding = text.positional_embedding
+        self.transformer = sequence_first(text.transformer, "text")
+        self.ln_final = text.ln_final
+        self.text_projection = text.text_projection
+        self.logit_scale = model.logit_scale
+        self.logit_bias = model.logit_bias  # SigLIP's; None for CLIP-style models
+        self.text_pool_type = getattr(text, "text_pool_type", None) or text.pool_type
+        self.eos_id = getattr(text, "text_eos_id", getattr(text, "eos_id", None))
+        self.causal = text.attn_mask is not None
+        self.pad_mask = text._build_additive_mask if getattr(text, "use_pad_mask", False) else None
+        self.register_buffer("attn_mask", text.attn_mask, persistent=False)
+        self.tokenizer = tokenizer
+        size = image_size if isinstance(image_size, int) else image_size[0]
+        self.visual.input_resolution = size
+        if not hasattr(self.visual, "output_dim"):
+            self.visual.output_dim = embed_dim
+        self.promptable_vision = self._promptable_vision()
+        if self.promptable_vision:
+            sequence_first(self.visual.transformer, "image")
+
+    def _promptable_vision(self) -> bool:
+        """Whether deep prompts can enter the image tower: open_clip's own ViT, pooling its class token."""
+        from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
+
+        visual = self.visual
+        return (isinstance(visual, VisionTransformer) and visual.pool_type == "tok" and visual.attn_pool is None
+                and visual.proj is not None and all(isinstance(b, ResidualAttentionBlock) for b in visual.transformer.resblocks))
+
+    @property
+    def clip_style_text(self) -> bool:
+        """Causal attention, EOT pooling by argmax, projection matrix: the shared TextEncoder's case."""
+        return self.causal and self.text_pool_type == "argmax" and isinstance(self.text_projection, nn.Parameter) and self.pad_mask is None
+
+    @property
+    def text_encoder_class(self) -> type:
+        return TextEncoder if self.clip_style_text else FullSequenceTextEncoder
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.transformer.resblocks[0].mlp.c_fc.weight.dtype
+
+    def to_fp16(self) -> None:
+        """fp16 weights with LayerNorms computing in fp32, as open_clip's own "fp16" precision and
+        ``clip.build_model`` give them (embeddings stay fp32 there too)."""
+        from open_clip.model import convert_weights_to_lp
+        from open_clip.transformer import LayerNorm, LayerNormFp32
+
+        for module in self.modules():
+            if type(module) is LayerNorm:
+                module.__class__ = LayerNormFp32  # same parameters; computes in fp32, returns the input's dtype
+        if not self.promptable_vision and not hasattr(self.visual, "conv1"):
+            self.visual.half()  # timm towers: open_clip's fp16 converts the whole tower too
+        convert_weights_to_lp(self)
+        if isinstance(self.text_projection, nn.Parameter):
+            self.text_projection.data = self.text_projection.data.half()
+
+    def encode_image(self, image: torch.Tensor) -> torch.Tensor:
+        return self.visual(image)
+
+    def tokenize(self, texts) -> torch.Tensor:
+        """Token ids [N, context length] from open_clip's tokenizer for this model."""
+        return self.tokenizer([texts] if isinstance(texts, str) else list(texts))
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes inside a prompt (no start or end token)."""
+        inner = getattr(self.tokenizer, "tokenizer", None)  # open_clip's HFTokenizer wraps a transformers one
+        if inner is not None:
+            return len(inner.encode(text, add_special_tokens=False))
+        return len(self.tokenizer.encode(text))
+
+
+class FullSequenceTextEncoder(TextEncoder):
+    """A text tower that is not CLIP-style (SigLIP: bidirectional attention, last-token pooling,
+    projection with bias): every sequence runs at its full context length, since with
+    bidirectional attention the padding changes every feature. Prompts shorter than that (CoCoOp
+    trims them) are completed with the embeddings of their own remaining token ids."""
+
+    def __init__(self, clip_model: OpenCLIPBackbone):
+        super().__init__(clip_model)
+        self.token_embedding = clip_model.token_embedding
+        self.pool_type, self.eos_id, self.pad_mask = clip_model.text_pool_type, clip_model.eos_id, clip_model.pad_mask
+        self.register_buffer("attn_mask", clip_model.attn_mask, persistent=False)
+
+    def forward(self, prompts: torch.Tensor, tokenized_prompts: torch.Tensor, trim: bool = True,
+                before_block=None) -> torch.Tensor:
+        from open_clip.transformer import text_global_pool
+
+        length = self.positional_embedding.shape[0]
+        tokenized_prompts = tokenized_prompts.to(prompts.device)
+        if prompts.shape[1] < length:
+            rest = self.token_embedding(tokenized_prompts[:, prompts.shape[1]:]).type(self.dtype)
+            prompts = torch.cat([prompts, rest], dim=1)
+        x = (prompts + self.positional_embedding.type(self.dtype)).permute(1, 0, 2)  # NLD -> LND
+        mask = self.attn_mask
+        if self.pad_mask is not None:
+            pad = self.pad_mask(tokenized_prompts, length, x.dtype)
+            mask = pad if mask is None else mask.unsqueeze(0) + pad
+        for index, block in enumerate(self.transformer.resblocks):
+            if before_block is not None:
+                x = before_block(index, x)
+            x = block(x, attn_mask=mask)
+        x = self.ln_final(x.permute(1, 0, 2)).type(self.dtype)
+        pooled = text_global_pool(x, tokenized_prompts, self.pool_type, eos_token_id=self.eos_id)
+        if isinstance(self.text_projection, nn.Linear):
+            return self.text_projection(pooled)
+        return pooled if self.text_projection is None else pooled @ self.text_projection
+
+
+# ---------------------------------------------------------------------------------------------
+# What a method cannot use
+# ---------------------------------------------------------------------------------------------
+def prepare_backbone(trainer, clip_model: nn.Module) -> None:
+    """For an open_clip model: one line when ``trainer``'s method cannot use its towers, and fp16
+    weights when the run's precision is fp16. Nothing for OpenAI's CLIP."""
+    if not isinstance(clip_model, OpenCLIPBackbone):
+        return
+    refuse_unsupported(trainer, clip_model)
+    if trainer.precision == "fp16":
+        clip_model.to_fp16()
+
+
+def refuse_unsupported(trainer, clip_model: "OpenCLIPBackbone") -> None:
+    """One line when ``trainer``'s method cannot run on this open_clip model."""
+    method, model = type(trainer).__name__, clip_model.description
+    from .deep_prompting import DeepPromptTrainer
+    from .plpp import PerplexityRegularized
+
+    if isinstance(trainer, DeepPromptTrainer) and not (clip_model.promptable_vision and clip_model.clip_style_text):
+        raise ValueError(
+            f"{method} cannot run on {model}: its deep prompts enter both towers' transformer blocks, and this model's "
+            f"image tower ({type(clip_model.visual).__name__}) or text tower is not open_clip's CLIP-style ViT "
+            "(timm, ResNet and SigLIP towers are not); use CoOp, CoCoOp or KgCoOp there, or a ViT CLIP model"
+        )
+    plpp = trainer.cfg.TRAINER.get("PLPP")
+    if isinstance(trainer, PerplexityRegularized) and plpp is not None and not clip_model.causal \
+            and (plpp.PPL_WEIGHT or plpp.INV_WEIGHT) and plpp.get("ALIGN", "next") == "next":
+        raise ValueError(
+            f"{method} cannot run on {model}: PLPP's next-token reading needs a causal text tower and this one's "
+            "attention is bidirectional (SigLIP); set TRAINER.PLPP.ALIGN same, or train the host method without PLPP"
+        )
+
