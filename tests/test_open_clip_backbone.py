@@ -143,6 +143,8 @@ def test_every_method_trains_and_evaluates_on_a_clip_style_open_clip_model(check
     run_train(method_args(data_root, out, method, "tiny-clip-vit", checkpoints["clip"]))
     log = read_log(out)
     assert "* accuracy:" in log
+    if method.endswith("PLPP"):
+        assert " ppl " in log and " perplexity " in log  # the regulariser ran on open_clip's text tower
     with open(os.path.join(out, "environment.json")) as f:
         backbone = json.load(f)["backbone"]
     assert backbone["name"] == "tiny-clip-vit" and backbone["weights"] == checkpoints["clip"]
@@ -170,8 +172,39 @@ def test_missing_weights_say_which_file_to_place_where(monkeypatch, checkpoints)
     monkeypatch.setitem(pretrained._PRETRAINED, "tiny-clip-vit", {"offline": {"url": "http://127.0.0.1:9/tiny.pt"}})
     with pytest.raises(FileNotFoundError) as error:
         load_clip_to_cpu(backbone_cfg("tiny-clip-vit", "offline"))
-    assert "\n" not in str(error.value) and "MODEL.BACKBONE.PRETRAINED" in str(error.value)
-    assert "http://127.0.0.1:9/tiny.pt" in str(error.value)
+    message = str(error.value)
+    assert "\n" not in message and "http://127.0.0.1:9/tiny.pt" in message and "MODEL.BACKBONE.PATH" in message
+    cfg = backbone_cfg("tiny-clip-vit", "offline")  # the file given, the tag kept for its preprocessing
+    cfg.MODEL.BACKBONE.PATH = checkpoints["clip"]
+    assert isinstance(load_clip_to_cpu(cfg), OpenCLIPBackbone)
+
+
+def test_a_hub_model_missing_from_the_cache_says_what_to_download(monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # no network here: fail at once
+    with pytest.raises(FileNotFoundError) as error:
+        load_clip_to_cpu(backbone_cfg("hf-hub:nobody/no-such-model"))
+    message = str(error.value)
+    assert "\n" not in message and "https://huggingface.co/nobody/no-such-model" in message and "local-dir:" in message
+
+
+def test_a_local_dir_model_loads_with_its_own_config_and_preprocessing(checkpoints, tmp_path):
+    from safetensors.torch import save_file
+
+    from testing.tiny_open_clip import CONFIGS
+
+    folder = tmp_path / "tiny-hub-copy"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps(
+        {"model_cfg": CONFIGS["tiny-sigmoid-text"], "preprocess_cfg": SIGLIP_PREPROCESS}))
+    weights = torch.load(checkpoints["sigmoid"], weights_only=True)
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(folder / "open_clip_model.safetensors"))
+    cfg = backbone_cfg(f"local-dir:{folder}")
+    input_settings(cfg)
+    assert cfg.INPUT.RESIZE_MODE == "squash" and tuple(cfg.INPUT.SIZE) == (160, 160)
+    adapter = load_clip_to_cpu(cfg)
+    assert torch.equal(adapter.logit_bias, weights["logit_bias"]) and not adapter.causal
 
 
 @pytest.mark.parametrize("pretrained, message", [
@@ -190,6 +223,15 @@ def test_unknown_backbone_names_both_libraries():
         load_clip_to_cpu(backbone_cfg("ViT-Q-99", "x.pt"))
 
 
+def test_the_feature_cache_key_names_an_open_clip_backbone_and_leaves_openais_as_it_was(checkpoints):
+    from trainers.open_clip_backbone import backbone_identity
+
+    assert backbone_identity(backbone_cfg("ViT-B/16")) is None
+    identity = backbone_identity(backbone_cfg("tiny-sigmoid-text", "tiny-webli"))
+    assert identity["name"] == "tiny-sigmoid-text" and identity["pretrained"] == "tiny-webli"
+    assert identity["library"].startswith("open_clip ")
+
+
 def test_the_adapter_keeps_open_clips_own_forward(checkpoints):
     """Flipping the blocks to sequence-first leaves open_clip's own encoders as they were."""
     adapter = load_clip_to_cpu(backbone_cfg("tiny-clip-vit", checkpoints["clip"])).float()
@@ -200,3 +242,35 @@ def test_the_adapter_keeps_open_clips_own_forward(checkpoints):
         assert torch.allclose(adapter.encode_image(images), reference.encode_image(images), atol=1e-5)
         assert torch.allclose(encode_class_prompts(adapter, ["cat"], ["a photo of a {}."]),
                               reference.encode_text(tokens, normalize=True), atol=1e-5)
+
+
+def test_cocoops_trimmed_batches_equal_its_full_length_reference_on_a_bidirectional_tower(checkpoints):
+    """CoCoOp trims its prompts; the SigLIP-style encoder completes them from their token ids,
+    so the batched logits are the per-image, full-length ones."""
+    from trainers.cocoop import CustomCLIP
+
+    cfg = backbone_cfg("tiny-sigmoid-text", "tiny-webli")
+    clip_model = load_clip_to_cpu(cfg).float()
+    torch.manual_seed(0)
+    model = CustomCLIP(cfg, CLASSNAMES, clip_model).eval()
+    assert model.prompt_length < clip_model.positional_embedding.shape[0]  # the batched path really trims
+    images = torch.randn(2, 3, 160, 160, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected, got = model.forward_per_image(images), model(images)
+    assert torch.allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, key", [("tiny-clip-vit", "clip"), ("tiny-sigmoid-text", "sigmoid")])
+def test_fp16_runs_get_fp16_weights_with_fp32_layer_norms(checkpoints, name, key):
+    from open_clip.transformer import LayerNorm
+
+    full, half = (load_clip_to_cpu(backbone_cfg(name, checkpoints[key])) for _ in range(2))
+    half.to_fp16()
+    assert full.dtype == torch.float32 and half.dtype == torch.float16
+    assert not any(type(module) is LayerNorm for module in half.modules())
+    size = full.visual.input_resolution
+    images = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(half.encode_image(images.half()).float(), full.encode_image(images), atol=1e-2)
+        assert torch.allclose(encode_class_prompts(half, CLASSNAMES, TEMPLATES).float(),
+                              encode_class_prompts(full, CLASSNAMES, TEMPLATES), atol=1e-2)

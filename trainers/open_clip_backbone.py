@@ -20,9 +20,13 @@ sequence. Image preprocessing (size, mean/std, interpolation, resize mode) comes
 own config into ``INPUT.*`` (``input_settings``); a method that cannot use a tower is refused with
 one line (``refuse_unsupported``).
 """
+import contextlib
 import hashlib
+import json
 import os
-from typing import Dict, List, NamedTuple, Optional
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, TypeVar
 
 import torch
 import torch.nn as nn
@@ -31,6 +35,7 @@ from .backbone import TextEncoder, clip
 
 SCHEMAS = ("hf-hub:", "local-dir:")
 RESIZE_MODES = ("shortest", "longest", "squash")
+T = TypeVar("T")
 _SHA256: Dict[tuple, str] = {}  # (path, size, mtime) -> sha256 of the weights file, once per process
 
 
@@ -61,18 +66,40 @@ class Source(NamedTuple):
     pretrained: str  # tag or file ("" with a schema)
     model_cfg: dict
     preprocess: dict  # open_clip's PreprocessCfg fields: size, mean, std, interpolation, resize_mode
-    weights: str  # the local file to load ("" with a schema: open_clip finds it)
+    weights: str  # the local weights file
 
 
-def _one_line(error: BaseException) -> str:
+def _one_line(error: BaseException, limit: int = 160) -> str:
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    text = text.splitlines()[0] if text else type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """The Hugging Face hub in offline mode: its files come from the local cache at once, instead
+    of after a minute of retries when there is no network."""
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def cache_first(fetch: Callable[[], T]) -> T:
+    """``fetch()`` from the local caches only; when that fails, once more with downloads allowed."""
+    try:
+        with hub_offline():
+            return fetch()
+    except Exception:
+        return fetch()
 
 
 def _schema_config(name: str) -> dict:
-    """The open_clip_config.json of an hf-hub or local-dir model (from the local cache)."""
-    import json
-
+    """The open_clip_config.json of an hf-hub or local-dir model."""
     from open_clip.factory import _get_hf_config
 
     if name.startswith("local-dir:"):
@@ -82,36 +109,55 @@ def _schema_config(name: str) -> dict:
                                     "(open_clip_model.safetensors), as on the Hugging Face hub")
         with open(path) as f:
             return json.load(f)
-    try:
-        return _get_hf_config(name[len("hf-hub:"):])
-    except Exception as e:
-        repo = name[len("hf-hub:"):]
-        raise FileNotFoundError(
-            f"{name} is not in the Hugging Face cache and cannot be downloaded ({_one_line(e)}); put "
-            f"open_clip_config.json and open_clip_model.safetensors of https://huggingface.co/{repo} in a folder "
-            "and set MODEL.BACKBONE.NAME local-dir:<that folder>"
-        ) from None
+    return cache_first(lambda: _get_hf_config(name[len("hf-hub:"):]))
+
+
+def _schema_weights(name: str) -> str:
+    """The weights file of an hf-hub or local-dir model."""
+    from open_clip.factory import _find_checkpoint_in_dir
+    from open_clip.pretrained import download_pretrained_from_hf
+
+    if name.startswith("local-dir:"):
+        found = _find_checkpoint_in_dir(Path(name[len("local-dir:"):]))
+        if not found:
+            raise FileNotFoundError(f"{name}: no weights file (open_clip_model.safetensors) in that folder")
+        return found
+    return cache_first(lambda: download_pretrained_from_hf(name[len("hf-hub:"):]))
 
 
 def resolve(cfg, locate_weights: bool = True) -> Source:
     """The model config, preprocessing and weights file of the configured open_clip backbone.
 
-    Weights come from a local file, open_clip's caches (Hugging Face hub cache, ~/.cache/clip),
-    or a download when they are missing; when none works, one line says which file to place where.
+    Weights come from ``MODEL.BACKBONE.PATH`` (a local file for a tag), a local file given as
+    PRETRAINED, open_clip's caches (the Hugging Face hub cache, ~/.cache/clip), or a download when
+    they are missing there; when none works, one line says which file to place where.
     """
     import open_clip
     from open_clip.transform import PreprocessCfg, merge_preprocess_dict
-    from dataclasses import asdict
 
     name, pretrained = cfg.MODEL.BACKBONE.NAME, cfg.MODEL.BACKBONE.get("PRETRAINED", "")
+    local = os.path.abspath(os.path.expanduser(cfg.MODEL.BACKBONE.PATH)) if cfg.MODEL.BACKBONE.get("PATH", "") else ""
+    if local and not os.path.isfile(local):
+        raise FileNotFoundError(f"MODEL.BACKBONE.PATH {local} does not exist; give the weights file of {name} {pretrained}".rstrip())
     preprocess = asdict(PreprocessCfg())
+    weights = ""
     if name.startswith(SCHEMAS):
         if pretrained:
             raise ValueError(f"MODEL.BACKBONE.PRETRAINED must be empty with {name}: the repository or folder holds the weights")
-        config = _schema_config(name)
+        repo = name[len("hf-hub:"):]
+        try:
+            config = _schema_config(name)
+            weights = local or (_schema_weights(name) if locate_weights else "")
+        except Exception as e:
+            if name.startswith("local-dir:"):
+                raise
+            raise FileNotFoundError(
+                f"{name} is not in the Hugging Face cache and cannot be downloaded ({_one_line(e)}); put "
+                f"open_clip_config.json and open_clip_model.safetensors of https://huggingface.co/{repo} in a folder "
+                "and set MODEL.BACKBONE.NAME local-dir:<that folder>"
+            ) from None
         model_cfg = config.get("model_cfg", config)
         preprocess = merge_preprocess_dict(preprocess, config.get("preprocess_cfg", {}))
-        weights = ""
     else:
         name = name.replace("/", "-")
         model_cfg = open_clip.get_model_config(name)
@@ -120,16 +166,16 @@ def resolve(cfg, locate_weights: bool = True) -> Source:
                 f"Unknown backbone {cfg.MODEL.BACKBONE.NAME!r}: neither OpenAI's ({', '.join(clip.available_models())}) "
                 "nor an open_clip model (open_clip.list_models(), e.g. ViT-B-16 with MODEL.BACKBONE.PRETRAINED laion2b_s34b_b88k)"
             )
-        tags = open_clip.list_pretrained_tags_by_model(name)
         tag_cfg = open_clip.get_pretrained_cfg(name, pretrained) if pretrained else {}
         if tag_cfg:
             preprocess = merge_preprocess_dict(preprocess, tag_cfg)
-            weights = _tag_weights(name, pretrained, tag_cfg) if locate_weights else ""
+            weights = local or (_tag_weights(name, pretrained, tag_cfg) if locate_weights else "")
         elif pretrained and os.path.isfile(os.path.expanduser(pretrained)):
             weights = os.path.abspath(os.path.expanduser(pretrained))
         elif pretrained and (os.sep in pretrained or pretrained.endswith((".pt", ".pth", ".bin", ".safetensors", ".npz"))):
             raise FileNotFoundError(f"MODEL.BACKBONE.PRETRAINED {pretrained} does not exist; give an open_clip checkpoint file or a tag")
         else:
+            tags = open_clip.list_pretrained_tags_by_model(name)
             raise ValueError(
                 f"open_clip model {name} needs MODEL.BACKBONE.PRETRAINED: a local checkpoint file or one of its tags "
                 f"({', '.join(tags) or 'none: give a file'}), got {pretrained!r}"
@@ -143,13 +189,16 @@ def _tag_weights(name: str, tag: str, tag_cfg: dict) -> str:
     from open_clip.pretrained import download_pretrained
 
     try:
-        return download_pretrained(tag_cfg)
+        return cache_first(lambda: download_pretrained(tag_cfg))
     except Exception as e:
-        hub = tag_cfg.get("hf_hub", "")
-        source = f"https://huggingface.co/{hub.rstrip('/').rsplit('/', 1)[0] if hub.count('/') > 1 else hub.rstrip('/')}" if hub else tag_cfg.get("url", "")
+        repo, filename = os.path.split(tag_cfg.get("hf_hub", ""))
+        if repo:
+            source = f"{filename or 'open_clip_model.safetensors'} from https://huggingface.co/{repo}"
+        else:
+            source = tag_cfg.get("url", "") or "the checkpoint"
         raise FileNotFoundError(
             f"open_clip weights {name} {tag} are not cached and cannot be downloaded ({_one_line(e)}); download "
-            f"the checkpoint from {source} and set MODEL.BACKBONE.PRETRAINED to the file's path"
+            f"{source} and set MODEL.BACKBONE.PATH to the file (keep PRETRAINED {tag}: it sets the preprocessing)"
         ) from None
 
 
@@ -227,14 +276,21 @@ def load_open_clip(cfg) -> "OpenCLIPBackbone":
     import open_clip
 
     source = resolve(cfg)
-    name = source.name
-    pretrained = source.weights or None
     # OpenAI's released files are TorchScript archives, which torch.load reads only with
     # weights_only=False (the clip package reads them with torch.jit.load, the same trust).
-    model = open_clip.create_model(name, pretrained=None if name.startswith(SCHEMAS) else pretrained,
-                                   precision="fp32", device="cpu", force_patch_dropout=0.0,
-                                   weights_only=not is_torchscript_archive(source.weights))
-    tokenizer = open_clip.get_tokenizer(name)
+    with hub_offline():  # resolve() has put every file in the cache: never wait for the network
+        model = open_clip.create_model(source.name, pretrained=None if source.name.startswith(SCHEMAS) else source.weights,
+                                       precision="fp32", device="cpu", force_patch_dropout=0.0,
+                                       weights_only=not is_torchscript_archive(source.weights))
+        if source.name.startswith(SCHEMAS) and cfg.MODEL.BACKBONE.get("PATH", ""):
+            open_clip.load_checkpoint(model, source.weights, weights_only=not is_torchscript_archive(source.weights))
+        try:
+            tokenizer = open_clip.get_tokenizer(source.name)
+        except Exception as e:
+            raise ValueError(
+                f"{cfg.MODEL.BACKBONE.NAME}: its tokenizer cannot be built ({_one_line(e)}); SigLIP-family tokenizers "
+                "need `pip install transformers sentencepiece` and their files in the Hugging Face cache (run once online)"
+            ) from None
     return OpenCLIPBackbone(model.eval(), tokenizer, f"{cfg.MODEL.BACKBONE.NAME} ({source.pretrained or 'hub'})",
                             source.preprocess["size"], source.model_cfg.get("embed_dim"))
 
