@@ -5,6 +5,8 @@
 - ``tiny-clip-vit``: CLIP-style, exactly ``testing/tiny_clip.py``'s ViT (width 64, one layer,
   patch 32, QuickGELU, the 49408-token vocabulary), so a tiny checkpoint in OpenAI's format loads
   through open_clip as well as through ``clip``;
+- ``tiny-timm-clip``: EVA02's layout, timm's ``test_vit`` image tower (160 pixels) and a
+  CLIP-style text tower held as open_clip's custom text tower;
 - ``tiny-sigmoid-text``: SigLIP-style, a custom text tower with bidirectional attention,
   last-token pooling, a projection with bias and a logit bias, and timm's ``test_vit`` image
   tower (160 pixels). SigLIP's own tokenizer is a Hugging Face download; this model uses open_clip's
@@ -27,6 +29,13 @@ CONFIGS = {
         "embed_dim": 64,
         "quick_gelu": True,
         "vision_cfg": {"image_size": 224, "layers": 1, "width": 64, "head_width": 64, "patch_size": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 1},
+    },
+    "tiny-timm-clip": {  # EVA02's layout: a timm image tower, a CLIP-style custom text tower
+        "embed_dim": 64,
+        "custom_text": True,
+        "vision_cfg": {"image_size": 160, "timm_model_name": "test_vit", "timm_model_pretrained": False,
+                       "timm_pool": "token", "timm_proj": "linear"},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 1},
     },
     "tiny-sigmoid-text": {

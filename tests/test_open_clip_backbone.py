@@ -29,6 +29,7 @@ def checkpoints(tmp_path_factory):
         "openai": save_tiny_clip(str(folder / "openai-tiny.pt"), fmt="state_dict"),
         "clip": save_tiny_open_clip(str(folder / "clip-style.pt"), "tiny-clip-vit", seed=1),
         "sigmoid": save_tiny_open_clip(str(folder / "sigmoid.pt"), "tiny-sigmoid-text", seed=2),
+        "timm": save_tiny_open_clip(str(folder / "timm-clip.pt"), "tiny-timm-clip", seed=3),
     }
     register_tag("tiny-sigmoid-text", "tiny-webli", files["sigmoid"], **SIGLIP_PREPROCESS)
     return files
@@ -166,6 +167,18 @@ def test_on_a_sigmoid_model_each_method_trains_or_is_refused_in_one_line(checkpo
     assert "* accuracy:" in log and "resize to 160x160" in log  # SigLIP's squash resize
 
 
+@pytest.mark.parametrize("method", ["CoOp", "PLPP", "MaPLe"])
+def test_a_timm_image_tower_with_a_clip_style_text_tower(checkpoints, data_root, tmp_path, method):
+    """EVA02's layout: the text-side methods and PLPP train; deep prompts are refused in one line."""
+    args = method_args(data_root, str(tmp_path / "out"), method, "tiny-timm-clip", checkpoints["timm"])
+    if method == "MaPLe":
+        with pytest.raises(ValueError, match="MaPLe cannot run on tiny-timm-clip .* deep prompts"):
+            run_train(args)
+        return
+    run_train(args)
+    assert "* accuracy:" in read_log(str(tmp_path / "out"))
+
+
 def test_missing_weights_say_which_file_to_place_where(monkeypatch, checkpoints):
     from open_clip import pretrained
 
@@ -274,3 +287,41 @@ def test_fp16_runs_get_fp16_weights_with_fp32_layer_norms(checkpoints, name, key
         assert torch.allclose(half.encode_image(images.half()).float(), full.encode_image(images), atol=1e-2)
         assert torch.allclose(encode_class_prompts(half, CLASSNAMES, TEMPLATES).float(),
                               encode_class_prompts(full, CLASSNAMES, TEMPLATES), atol=1e-2)
+
+
+class StartlessTokenizer:
+    """SigLIP's tokenizers' layout without their download: OpenAI's BPE ids, no start token, the
+    end token after the text, padding 0 (open_clip's HFTokenizer interface: ``.tokenizer``)."""
+
+    def __init__(self, context_length=64):
+        from open_clip.tokenizer import SimpleTokenizer
+
+        self.bpe, self.context_length = SimpleTokenizer(), context_length
+        self.tokenizer = self  # what open_clip's HFTokenizer wraps
+        self.pad_token_id = 0
+
+    def encode(self, text, add_special_tokens=True):
+        return self.bpe.encode(text) + ([self.bpe.eot_token_id] if add_special_tokens else [])
+
+    def __call__(self, texts):
+        tokens = torch.zeros(len(texts), self.context_length, dtype=torch.long)
+        for row, text in zip(tokens, texts):
+            ids = self.encode(text)
+            row[: len(ids)] = torch.tensor(ids)
+        return tokens
+
+
+def test_prompts_get_a_frozen_first_position_when_the_tokenizer_writes_no_start_token(checkpoints):
+    from trainers.coop import PromptLearner
+
+    cfg = backbone_cfg("tiny-sigmoid-text", "tiny-webli")
+    cfg.TRAINER.COOP.CTX_INIT = "a photo of a"
+    adapter = load_clip_to_cpu(cfg).float()
+    adapter.tokenizer = StartlessTokenizer()
+    learner = PromptLearner(cfg, ["sea lion"], adapter)
+    tokens = learner.tokenized_prompts[0]
+    words = adapter.tokenizer.encode("a photo of a sea lion.", add_special_tokens=False)
+    assert tokens[0] == 0 and tokens[1 : 1 + len(words)].tolist() == words  # pad in front, then the words
+    assert torch.equal(learner.ctx, adapter.token_embedding(torch.tensor(words[:4])))  # "a photo of a"
+    assert learner.name_lens == [2]  # "sea lion"
+    assert adapter.tokenize(["a cat"])[0, 0] != 0  # zero-shot prompts stay as open_clip writes them

@@ -150,10 +150,11 @@ class TextEncoder(nn.Module):
 tokenizer = SimpleTokenizer()
 
 
-def tokenize(clip_model: nn.Module, texts) -> torch.Tensor:
-    """Token ids [N, context length] from the model's own tokenizer (``clip.tokenize`` for OpenAI's)."""
+def tokenize(clip_model: nn.Module, texts, for_prompt: bool = False) -> torch.Tensor:
+    """Token ids [N, context length] from the model's own tokenizer (``clip.tokenize`` for OpenAI's);
+    ``for_prompt``: laid out for a learned prompt, a start token at position 0 (open_clip_backbone)."""
     own = getattr(clip_model, "tokenize", None)
-    return own(texts) if own is not None else clip.tokenize(texts)
+    return own(texts, for_prompt) if own is not None else clip.tokenize(texts)
 
 
 def count_tokens(clip_model: nn.Module, text: str) -> int:

@@ -255,6 +255,11 @@ def input_settings(cfg) -> List[str]:
     size = (size, size) if isinstance(size, int) else tuple(size)
     if preprocess["resize_mode"] not in RESIZE_MODES:
         raise ValueError(f"{cfg.MODEL.BACKBONE.NAME}: unsupported resize mode {preprocess['resize_mode']!r}")
+    from runtime.engine import select_engine
+
+    if preprocess["resize_mode"] != "shortest" and select_engine() == "real":
+        raise ValueError(f"{cfg.MODEL.BACKBONE.NAME} resizes test images with mode {preprocess['resize_mode']!r}, which only "
+                         "the bundled engine implements (INPUT.RESIZE_MODE); unset PLPP_DASSL to use it")
     wanted = {"SIZE": size, "PIXEL_MEAN": [float(v) for v in preprocess["mean"]], "PIXEL_STD": [float(v) for v in preprocess["std"]],
               "INTERPOLATION": preprocess["interpolation"], "RESIZE_MODE": preprocess["resize_mode"]}
     changes = []
@@ -390,9 +395,23 @@ class OpenCLIPBackbone(nn.Module):
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
         return self.visual(image)
 
-    def tokenize(self, texts) -> torch.Tensor:
-        """Token ids [N, context length] from open_clip's tokenizer for this model."""
-        return self.tokenizer([texts] if isinstance(texts, str) else list(texts))
+    def tokenize(self, texts, for_prompt: bool = False) -> torch.Tensor:
+        """Token ids [N, context length] from open_clip's tokenizer for this model.
+
+        ``for_prompt``: CoOp-family prompts keep position 0 frozen (OpenAI's start token) and put
+        their context right after it. SigLIP's tokenizers write no start token, so there the pad
+        token is put in front (and the last, padding, position dropped); zero-shot prompts stay
+        exactly as open_clip tokenizes them.
+        """
+        tokens = self.tokenizer([texts] if isinstance(texts, str) else list(texts))
+        inner = getattr(self.tokenizer, "tokenizer", None)  # open_clip's HFTokenizer wraps a transformers one
+        if not for_prompt or inner is None:
+            return tokens
+        probe = inner.encode("a", add_special_tokens=False)
+        if inner.encode("a")[: len(probe)] != probe:  # a start token comes first already
+            return tokens
+        pad = inner.pad_token_id if inner.pad_token_id is not None else 0
+        return torch.cat([torch.full_like(tokens[:, :1], pad), tokens[:, :-1]], dim=1)
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes inside a prompt (no start or end token)."""

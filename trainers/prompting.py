@@ -69,7 +69,7 @@ def initial_context(clip_model: CLIP, ctx_init: str, n_ctx: int, leading_shape: 
         ctx_init = ctx_init.replace("_", " ")
         n_ctx = len(ctx_init.split(" "))
         with torch.no_grad():
-            embedding = clip_model.token_embedding(tokenize(clip_model, ctx_init)).type(clip_model.dtype)
+            embedding = clip_model.token_embedding(tokenize(clip_model, ctx_init, for_prompt=True)).type(clip_model.dtype)
         return embedding[0, 1 : 1 + n_ctx, :], ctx_init
     width = clip_model.ln_final.weight.shape[0]
     ctx_vectors = torch.empty(*leading_shape, n_ctx, width, dtype=clip_model.dtype)
@@ -86,7 +86,7 @@ class ClassPrompts(NamedTuple):
 def class_prompts(clip_model: CLIP, prompt_prefix: str, classnames: Sequence[str]) -> ClassPrompts:
     """The prompt "<prompt_prefix> <class name>." of every class, tokenised and embedded."""
     names = readable_classnames(classnames)
-    tokens = tokenize(clip_model, [f"{prompt_prefix} {name}." for name in names])
+    tokens = tokenize(clip_model, [f"{prompt_prefix} {name}." for name in names], for_prompt=True)
     with torch.no_grad():
         embedding = clip_model.token_embedding(tokens).type(clip_model.dtype)
     return ClassPrompts(tokens, embedding, [count_tokens(clip_model, name) for name in names])
