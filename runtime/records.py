@@ -136,7 +136,7 @@ def write_run_record(cfg, output_dir: str, engine: str, clip_checkpoint: Optiona
     """Write ``config.yaml`` and ``environment.json`` (with ``mode`` and ``data_warnings``) into
     ``output_dir``; on a resume keep both and append this call's environment to ``resumed``."""
     os.makedirs(output_dir, exist_ok=True)
-    from trainers.open_clip_backbone import backbone_record
+    from trainers.open_clip_weights import backbone_record
 
     record = {**environment_record(engine, clip_checkpoint), "backbone": backbone_record(cfg), "mode": mode,
               "data_warnings": list(data_warnings)}

@@ -12,7 +12,8 @@ from runs import make_dataset, read_log, run_train, train_args
 from runtime.config import default_config
 from testing.tiny_open_clip import SIGLIP_PREPROCESS, build_tiny_open_clip, register_tag, save_tiny_open_clip
 from trainers.backbone import encode_class_prompts, load_clip_to_cpu
-from trainers.open_clip_backbone import OpenCLIPBackbone, input_settings, uses_open_clip
+from trainers.open_clip_backbone import OpenCLIPBackbone
+from trainers.open_clip_weights import input_settings, uses_open_clip
 
 CLASSNAMES = ["cat", "dog", "sea lion", "fire truck"]
 TEMPLATES = ["a photo of a {}.", "art of the {}.", "a {} in a video game."]
@@ -237,7 +238,7 @@ def test_unknown_backbone_names_both_libraries():
 
 
 def test_the_feature_cache_key_names_an_open_clip_backbone_and_leaves_openais_as_it_was(checkpoints):
-    from trainers.open_clip_backbone import backbone_identity
+    from trainers.open_clip_weights import backbone_identity
 
     assert backbone_identity(backbone_cfg("ViT-B/16")) is None
     identity = backbone_identity(backbone_cfg("tiny-sigmoid-text", "tiny-webli"))

@@ -82,7 +82,8 @@ def load_clip_to_cpu(cfg) -> CLIP:
     open_clip backbones (``MODEL.BACKBONE.PRETRAINED``, ``hf-hub:`` ids, names only open_clip
     knows) load through ``trainers/open_clip_backbone.py``, behind an adapter with CLIP's interface.
     """
-    from .open_clip_backbone import load_open_clip, uses_open_clip
+    from .open_clip_backbone import load_open_clip
+    from .open_clip_weights import uses_open_clip
 
     if uses_open_clip(cfg):
         return load_open_clip(cfg)

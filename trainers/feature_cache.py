@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, SequentialSampler
 
-from .open_clip_backbone import backbone_identity
+from .open_clip_weights import backbone_identity
 
 ENV_DIR = "PLPP_FEATURE_CACHE_DIR"
 FORMAT_VERSION = 1
