@@ -326,3 +326,19 @@ def test_prompts_get_a_frozen_first_position_when_the_tokenizer_writes_no_start_
     assert torch.equal(learner.ctx, adapter.token_embedding(torch.tensor(words[:4])))  # "a photo of a"
     assert learner.name_lens == [2]  # "sea lion"
     assert adapter.tokenize(["a cat"])[0, 0] != 0  # zero-shot prompts stay as open_clip writes them
+
+
+@pytest.mark.parametrize("mode, expected_rows", [("shortest", 0), ("squash", 0), ("longest", 80)])
+def test_test_resize_modes(mode, expected_rows):
+    """open_clip's resize modes in the bundled engine's test transform: "longest" pads (zero rows
+    above and below a wide image), "squash" and "shortest" fill the square."""
+    from PIL import Image
+
+    from dassl.data.transforms import build_transform
+
+    cfg = default_config()
+    cfg.INPUT.SIZE, cfg.INPUT.RESIZE_MODE, cfg.INPUT.TRANSFORMS = (160, 160), mode, ()
+    image = Image.new("RGB", (320, 160), (255, 255, 255))
+    tensor = build_transform(cfg, is_train=False)(image)
+    assert tuple(tensor.shape) == (3, 160, 160)
+    assert int((tensor.sum(dim=(0, 2)) == 0).sum()) == expected_rows
