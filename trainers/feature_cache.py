@@ -42,6 +42,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, SequentialSampler
 
+from .open_clip_weights import backbone_identity
+
 ENV_DIR = "PLPP_FEATURE_CACHE_DIR"
 FORMAT_VERSION = 1
 
@@ -86,8 +88,10 @@ def feature_key(trainer, loader: DataLoader, split: str) -> Dict[str, object]:
         trainer._image_tower_checksum = weights_checksum(trainer.image_tower())
     dtype = next(trainer.image_tower().parameters()).dtype
     kind = getattr(trainer, "feature_kind", "")  # a trainer storing other features than unit-norm ones names them
+    identity = backbone_identity(trainer.cfg)  # open_clip: model name and tag; OpenAI's keys are unchanged
     return {
         **({"features": kind} if kind else {}),
+        **({"backbone": identity} if identity else {}),
         "version": FORMAT_VERSION,
         "weights": trainer._image_tower_checksum,
         "precision": f"{getattr(trainer, 'precision', '')}/{dtype}",
