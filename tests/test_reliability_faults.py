@@ -36,10 +36,12 @@ def args(data_root, out, epochs=1, opts=(), flags=()):
 
 
 class FullDisk(io.FileIO):
-    """A file on a disk with no space left."""
+    """A file on a disk that fills up after its first kilobyte (torch.save then fails in C++)."""
 
     def write(self, data):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if self.tell() + len(data) > 1024:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)
 
 
 def test_a_full_disk_during_a_checkpoint_save_is_one_line_and_keeps_the_saved_ones(data_root, tmp_path, monkeypatch,
@@ -77,3 +79,17 @@ def test_an_unreadable_checkpoint_to_evaluate_is_one_line(data_root, trained, tm
     assert line.startswith(f'error: Cannot read checkpoint "{checkpoint}" (' if damage == "truncated"
                            else f'error: Cannot load "{checkpoint}" with weights_only=True'), line
     assert snapshot(trained) == before
+
+
+def test_a_read_only_feature_cache_folder_costs_a_training_run_nothing(data_root, tmp_path, monkeypatch, clip_checkpoint):
+    from trainers import feature_cache
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EROFS, os.strerror(errno.EROFS), kwargs.get("dir"))
+
+    monkeypatch.setattr(feature_cache.tempfile, "mkstemp", read_only)
+    monkeypatch.setenv("PLPP_FEATURE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    run_train(args(data_root, str(out)))
+    assert (out / "finished.json").exists()
+    assert (out / "log.txt").read_text().count("Note: cannot write the image-feature cache") == 1
