@@ -1,7 +1,6 @@
 """The frozen image-feature cache: same logits as without it, a new entry whenever a key part
 changes, safe concurrent fills, and only trainers with a frozen, unprompted image tower use it."""
 import errno
-import io
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import textwrap
 import pytest
 import torch
 
+from reliability import FullDisk
 from runs import REPO, build_trainer, make_dataset, train_args
 from testing.tiny_clip import save_tiny_clip
 from trainers.feature_cache import FeatureStore, cache_dir
@@ -122,15 +122,6 @@ def test_an_image_rewritten_with_its_old_size_and_mtime_is_not_read_stale(data_r
     logits, encoded = evaluate(fresh)
     assert encoded == len(test)  # computed again from the new bytes, not read stale
     assert torch.equal(logits, evaluate(fresh, enabled=False)[0])
-
-
-class FullDisk(io.FileIO):
-    """A file on a disk that fills up after its first kilobyte."""
-
-    def write(self, data):
-        if self.tell() + len(data) > 1024:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return super().write(data)
 
 
 @pytest.mark.parametrize("problem", ["read-only", "full"])
