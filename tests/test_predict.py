@@ -222,6 +222,7 @@ def test_a_class_list_with_a_duplicate_is_refused_in_one_line(runs, tmp_path, ca
     names = tmp_path / "classes.txt"
     names.write_text("Forest\nRiver\nForest\n")
     out = tmp_path / "predictions.csv"
+    capsys.readouterr()  # (what making the run printed)
     assert predict_cli.main([run_dir, str(tmp_path), "--classnames", str(names), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {names} lists the class 'Forest' more than once, which would split its probability "
