@@ -24,7 +24,7 @@ from trainers.coop import CustomCLIP
 
 PLPP_FILE = os.path.join(REPO, "trainers", "plpp.py")
 # What plpp.py may import: the names the reference CoOp repository also has.
-ALLOWED_IMPORTS = {"contextlib", "typing", "torch", "torch.nn", "torch.nn.functional", "torch.utils.checkpoint", "yacs.config", "dassl.engine", "dassl.metrics"}
+ALLOWED_IMPORTS = {"contextlib", "math", "typing", "torch", "torch.nn", "torch.nn.functional", "torch.utils.checkpoint", "yacs.config", "dassl.engine", "dassl.metrics"}
 ALLOWED_FROM_COOP = {"CoOp", "load_clip_to_cpu"}
 
 
