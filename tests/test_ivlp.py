@@ -1,11 +1,12 @@
-"""IVLP (and IVLP_PLPP) on a fixture dataset with a tiny 3-block CLIP: training, gradients, checkpoints under the
-reference's keys (both ways), eval-only, base-to-new, language-only prompting, bad settings."""
+"""IVLP and IVLP_PLPP on a fixture dataset with a tiny 3-block CLIP: training, gradients,
+checkpoints under the reference's keys (both ways), eval-only, base-to-new, language-only
+prompting, bad settings; PLPP at zero weights, the context it scores, its checkpoints."""
 import pytest
 import torch
 
-from deep_runs import (build, check_base_to_new, check_training_and_eval_only, deep_train_args, learned_names,
-                       save_deep_clip, write_reference_checkpoint)
-from runs import final_accuracy, make_dataset, read_log, run_train
+from deep_runs import (build, check_base_to_new, check_host_evaluates_plpp_checkpoint, check_training_and_eval_only, deep_train_args,
+                       learned_names, save_deep_clip, write_reference_checkpoint)
+from runs import make_dataset, read_log, run_train
 from testing.tiny_clip import save_tiny_clip
 from trainers.plpp import captured_outputs
 
@@ -134,8 +135,4 @@ def test_ivlp_plpp_scores_the_first_layer_text_context_from_ivlps_own_pass(args,
 
 
 def test_ivlp_plpp_checkpoint_is_an_ivlp_checkpoint(args, plpp_args, tmp_path):
-    out = str(tmp_path / "train")
-    run_train(plpp_args(out, opts=["OPTIM.MAX_EPOCH", "1"]))
-    evaluation = str(tmp_path / "eval")
-    run_train(args(evaluation, flags=["--eval-only", "--model-dir", out, "--load-epoch", "1"]))
-    assert final_accuracy(read_log(evaluation)) == final_accuracy(read_log(out))
+    check_host_evaluates_plpp_checkpoint(args, plpp_args, str(tmp_path))

@@ -21,7 +21,7 @@ saves and loads the prompt learner under exactly those keys; CLIP's frozen weigh
 references also save, are not written and are ignored when a reference checkpoint is loaded.
 """
 import contextlib
-from typing import Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -315,6 +315,6 @@ class FirstLayerContextRegularized(PerplexityRegularized):
     words), with the states of the host's own prompted text pass. Attention is causal, so the
     states up to p_M are the same in every class sequence and are read from the first."""
 
-    def perplexity_inputs(self, states):
+    def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
         ctx = self.model.prompt_learner.ctx.unsqueeze(0)
         return ctx, self.lm_head_states(states[0][:1], ctx.shape[1])
