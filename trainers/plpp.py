@@ -14,8 +14,10 @@ The perplexity loss makes the student match the teacher; the inverted perplexity
 teacher match the student. Equations, defaults and which choices are ours: ``docs/PLPP.md``.
 
 The regulariser is a plug-in: ``PerplexityRegularized`` adds it to any host trainer that says
-which context vectors it scores and which hidden states predict them (``perplexity_inputs``).
-``PLPP`` is the CoOp host; CoCoOp, MaPLe, KgCoOp and PromptSRC define theirs in their own files.
+which context vectors it scores and which hidden states the LM head reads for them
+(``perplexity_inputs``; ``lm_head_states`` applies ``TRAINER.PLPP.ALIGN``).
+``PLPP`` is the CoOp host; CoCoOp and KgCoOp define theirs in their own files, MaPLe, IVLP and
+PromptSRC share ``deep_prompting.FirstLayerContextRegularized``.
 
 This file is self-contained on purpose: copied alone into KaiyangZhou/CoOp (real Dassl, its
 vendored ``clip``) it trains there after two added lines in that repository's ``train.py``:
