@@ -100,3 +100,16 @@ def test_more_than_two_checkpoints_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_status:
         interpret.main(["a", "b", "c"])
     assert exit_status.value.code == 2 and "give one checkpoint, or two to compare" in capsys.readouterr().err
+
+
+def test_a_finished_run_folder_stands_for_its_final_checkpoint(tmp_path, clip_checkpoint, capsys):
+    run = tmp_path / "run"
+    write_checkpoint(str(run / "prompt_learner" / "model.pth.tar-2"), torch.randn(4, 64) * 0.02)
+    (run / "finished.json").write_text('{"load_epoch": 2}')
+    assert interpret.main([str(run)]) == 0
+    assert f"{run}/prompt_learner/model.pth.tar-2: a unified context" in capsys.readouterr().out
+
+    (run / "finished.json").unlink()
+    assert interpret.main([str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a finished training run: pass a prompt_learner/model.pth.tar-<epoch> file" in err

@@ -5,15 +5,17 @@ side, read the same way (e.g. CoOp's and PLPP's prompts on the same data, as the
 learned prompts).
 
     python -m toolkit.interpret output/.../prompt_learner/model.pth.tar-50 --backbone ViT-B/16
-    python -m toolkit.interpret COOP_CKPT PLPP_CKPT --align same --candidates 32
+    python -m toolkit.interpret COOP_RUN_DIR PLPP_RUN_DIR --align same --candidates 32
     CLIP_CHECKPOINT=/path/to/ViT-B-16.pt python -m toolkit.interpret CKPT --topk 5
 
-Works for checkpoints of CoOp, PLPP, KgCoOp and the reference CoOp repository: only ``ctx`` is read,
+A finished run's folder stands for its final checkpoint. Works for checkpoints of CoOp, PLPP,
+KgCoOp and the reference CoOp repository: only ``ctx`` is read,
 and the context is read on its own ("[SOS] p_1 ... p_M"; the text tower is causal, so these are
 the states a prompt with the class name at the end has).
 """
 import argparse
 import math
+import os
 import sys
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
@@ -69,6 +71,18 @@ def nearest_words(ctx: torch.Tensor, embedding: torch.Tensor, topk: int) -> List
     decode = lambda i: tokenizer.decoder[int(i)].replace("</w>", "")  # noqa: E731
     return [[[(decode(i), float(v)) for i, v in zip(pos_ids, pos_vals)] for pos_ids, pos_vals in zip(seq_ids, seq_vals)]
             for seq_ids, seq_vals in zip(ids, values)]
+
+
+def prompt_checkpoint(path: str) -> str:
+    """``path`` itself, or for a finished run's folder the prompt checkpoint it ended with."""
+    if not os.path.isdir(path):
+        return path
+    from runtime.records import read_finished
+
+    epoch = read_finished(path).get("load_epoch")
+    if epoch is None:
+        raise ValueError(f"{path} is not a finished training run: pass a prompt_learner/model.pth.tar-<epoch> file")
+    return os.path.join(path, "prompt_learner", f"model.pth.tar-{epoch}")
 
 
 def load_context(checkpoint_path: str, width: int) -> torch.Tensor:
@@ -139,7 +153,7 @@ def interpret(checkpoint_paths: Sequence[str], backbone: str, topk: int, setting
     cfg.MODEL.BACKBONE.NAME = backbone
     cfg.MODEL.BACKBONE.PATH = ""
     clip_model = load_clip_to_cpu(cfg).float()
-    readings = [read_prompt(path, clip_model, settings, topk) for path in checkpoint_paths]
+    readings = [read_prompt(prompt_checkpoint(path), clip_model, settings, topk) for path in checkpoint_paths]
     vocabulary = clip_model.token_embedding.weight.shape[0]
     candidates = settings.candidates if 0 < settings.candidates < vocabulary else vocabulary
     print(f"Read with {settings} (the LM head's k = {candidates} candidate words per position)")
@@ -155,7 +169,8 @@ def interpret(checkpoint_paths: Sequence[str], backbone: str, topk: int, setting
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+", metavar="checkpoint",
-                        help="a prompt_learner checkpoint, e.g. .../prompt_learner/model.pth.tar-50; two: side by side")
+                        help="a prompt_learner checkpoint (e.g. .../prompt_learner/model.pth.tar-50) or a finished run's "
+                             "folder; two: side by side")
     parser.add_argument("--backbone", default="ViT-B/16", help="CLIP backbone the prompt was trained with")
     parser.add_argument("--topk", type=int, default=3, help="nearest words shown per context vector")
     parser.add_argument("--align", choices=ALIGNMENTS, default="same", help="TRAINER.PLPP.ALIGN: the state the LM head reads")

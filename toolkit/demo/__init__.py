@@ -236,9 +236,10 @@ def base2new_runs(output: str, data_root: str, dataset_config: str, settings: De
         print(f"[{index}/{len(jobs)}] done in {time.time() - started:.0f} s")
 
 
-def prediction_example(output: str, data_root: str, settings: DemoSettings, trainer: str, seed: int) -> None:
-    """One new-class photo classified with the base-trained prompt (toolkit.predict), and the
-    prompt's nearest words (toolkit.interpret)."""
+def prediction_example(output: str, data_root: str, settings: DemoSettings, trainer: str, seed: int,
+                       interpret_prompt: bool = True) -> None:
+    """One new-class photo classified with the base-trained prompt (toolkit.predict), and (with
+    ``interpret_prompt``) the prompt's nearest words (toolkit.interpret)."""
     from toolkit import interpret
     from toolkit.predict import PromptClassifier
 
@@ -254,36 +255,28 @@ def prediction_example(output: str, data_root: str, settings: DemoSettings, trai
           + f"   (true class: {new_classes[0]})")
     print(f"    the same from the shell: python -m toolkit.predict {train_dir} IMAGE_OR_FOLDER --classnames FILE")
 
-    print(f"\nInterpret: the nearest words of {trainer}'s learned context (python -m toolkit.interpret):")
-    interpret.main([last_checkpoint(output, trainer, settings, seed), "--topk", "3"])
-
-
-def last_checkpoint(output: str, trainer: str, settings: DemoSettings, seed: int) -> str:
-    from runtime.records import read_finished
-
-    train_dir = run_dir(output, "train_base", trainer, settings, seed)
-    return os.path.join(train_dir, "prompt_learner", f"model.pth.tar-{read_finished(train_dir)['load_epoch']}")
+    if interpret_prompt:
+        print(f"\nInterpret: the nearest words of {trainer}'s learned context (python -m toolkit.interpret):")
+        interpret.main([train_dir, "--topk", "3"])
 
 
 def plpp_signal(output: str, settings: DemoSettings, seed: int) -> None:
     """Whether PLPP's perplexity term could act on this CLIP (its run log's signal lines: the LM
     head's distance from uniform over the candidate words, at the start and the last epoch), and
-    CoOp's and PLPP's prompts side by side. A flat head means the PLPP rows above measure the
-    inverted term and noise, not the perplexity term; the run says so in one line."""
+    CoOp's and PLPP's prompts side by side, which ends with one warning line if the head is flat:
+    then the PLPP rows above measure the inverted term and noise, not the perplexity term."""
     from toolkit import interpret
 
-    log_path = os.path.join(run_dir(output, "train_base", "PLPP", settings, seed), "log.txt")
+    plpp_dir = run_dir(output, "train_base", "PLPP", settings, seed)
+    log_path = os.path.join(plpp_dir, "log.txt")
     with open(log_path) as f:
         lines = [line.rstrip("\n") for line in f]
     signal = [line for line in lines if line.startswith("PLPP signal ")]
-    warning = next((line for line in lines if line.startswith("warning: PLPP's perplexity term has no signal")), "")
     print(f"\nPLPP's perplexity term on this CLIP (seed {seed}, from {log_path}):")
     for line in signal[:1] + signal[-1:]:
         print(f"    {line}")
-    print(f"    {warning or 'the LM head is not uniform over the candidate words: the perplexity term has a signal'}")
-    print("\nInterpret: CoOp's and PLPP's learned contexts side by side (python -m toolkit.interpret COOP PLPP):")
-    interpret.main([last_checkpoint(output, "CoOp", settings, seed), last_checkpoint(output, "PLPP", settings, seed),
-                    "--topk", "2"])
+    print("\nInterpret: CoOp's and PLPP's learned contexts side by side (python -m toolkit.interpret COOP_RUN PLPP_RUN):")
+    interpret.main([run_dir(output, "train_base", "CoOp", settings, seed), plpp_dir, "--topk", "2"])
 
 
 @contextlib.contextmanager
@@ -345,8 +338,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results.main([args.output, "--protocol", "base2new", "--trainer", ",".join(shown_methods), "--cfg", ",".join(configs),
                       "--baseline", "CoOp" if "CoOp" in args.trainers else args.trainers[0]])
         shown = "PLPP" if "PLPP" in args.trainers else args.trainers[-1]
-        prediction_example(args.output, data_root, settings, shown, args.seeds[0])
-        if {"CoOp", "PLPP"} <= set(args.trainers):
+        side_by_side = {"CoOp", "PLPP"} <= set(args.trainers)
+        prediction_example(args.output, data_root, settings, shown, args.seeds[0], interpret_prompt=not side_by_side)
+        if side_by_side:
             plpp_signal(args.output, settings, args.seeds[0])
     print(f"\nDemo finished in {time.time() - started:.0f} s; runs and logs in {args.output}")
     return 0
