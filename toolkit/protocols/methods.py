@@ -89,6 +89,7 @@ METHODS: Dict[str, MethodDefaults] = {
     "MaPLe": MAPLE,
     "MaPLe_PLPP": MAPLE,
     "IVLP": IVLP,
+    "IVLP_PLPP": IVLP,
     "PromptSRC": PROMPTSRC,
     "PromptSRC_PLPP": PROMPTSRC,
     "LinearProbeCLIP": LINEAR_PROBE,
