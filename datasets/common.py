@@ -6,17 +6,24 @@ files are read, how its class names are cleaned). The helpers here reproduce CoO
 including its use of Python's global ``random`` in the same order, so splits and few-shot samples
 match CoOp's for the same seed, and the files they write can be read by CoOp and vice versa.
 """
+import contextlib
+import hashlib
 import math
 import os
 import os.path as osp
-import pickle
 import random
+import time
 from collections import OrderedDict, defaultdict
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from dassl.data.datasets import Datum, DatasetBase
 from dassl.utils import listdir_nohidden, mkdir_if_missing, read_json, write_json
 from runtime import catalogue
+
+from . import fewshot
+
+# Beside a split file made from the raw files where CoOp's published one was missing: its checksum.
+MADE_HERE_SUFFIX = ".generated"
 
 # One image of a split before it becomes a Datum: (absolute image path, label, class name).
 Entry = Tuple[str, int, str]
@@ -41,6 +48,11 @@ def require_path(path: str, what: str, dataset_name: str, hint: str) -> None:
     """Raise a one-line ``DatasetFileNotFoundError`` unless ``path`` exists."""
     if not osp.exists(path):
         raise DatasetFileNotFoundError(f"{dataset_name}: {what} not found: {path}; {hint}")
+
+
+def file_sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def to_datums(entries: Iterable[Entry]) -> List[Datum]:
@@ -205,113 +217,8 @@ def read_and_split_data(
 
 
 # ---------------------------------------------------------------------------------------------
-# Few-shot cache and base/new classes
+# Base/new classes (the few-shot cache is in datasets/fewshot.py)
 # ---------------------------------------------------------------------------------------------
-
-
-def fewshot_cache_path(split_fewshot_dir: str, num_shots: int, seed: int) -> str:
-    return osp.join(split_fewshot_dir, f"shot_{num_shots}-seed_{seed}.pkl")
-
-
-def shot_shortfall(items: Sequence[Datum], num_shots: int, split: str) -> str:
-    """A warning when some class of ``items`` has fewer than ``num_shots`` images ("" if none)."""
-    counts = defaultdict(int)
-    for item in items:
-        counts[item.classname] += 1
-    short = sorted((count, name) for name, count in counts.items() if count < num_shots)
-    if not short:
-        return ""
-    taken = sum(min(count, num_shots) for count in counts.values())
-    return (
-        f"{num_shots} shots asked for, but {len(short)} of {len(counts)} classes of the {split} split have fewer "
-        f"images (fewest: {short[0][1]} with {short[0][0]}), so it holds {taken} images, not {num_shots * len(counts)}"
-    )
-
-
-def _relative_entries(items: Sequence[Datum], dataset_dir: str) -> List[List]:
-    return [[osp.relpath(item.impath, dataset_dir).replace(os.sep, "/"), item.label, item.domain, item.classname]
-            for item in items]
-
-
-def _cached_split(data: dict, split: str, dataset_dir: str, known: Dict[str, str], cache_path: str) -> List[Datum]:
-    """One split of a few-shot cache, its images found under ``dataset_dir``.
-
-    This project's caches list paths relative to the dataset folder (``relative``), so a copied or
-    moved dataset reads its own images. Caches written by CoOp/Dassl hold absolute paths only;
-    each is matched to the image of the current split files with the
-    longest common path tail (``known``: path relative to the dataset folder -> path), so that a
-    copied dataset never reads the images of its old location.
-    """
-    relative = data.get("relative", {}).get(split)
-    if relative is not None:
-        return [Datum(impath=osp.join(dataset_dir, *path.split("/")), label=label, domain=domain, classname=classname)
-                for path, label, domain, classname in relative]
-    items, moved, missing = [], 0, []
-    for item in data[split]:
-        parts = item.impath.replace("\\", "/").split("/")
-        tails = ("/".join(parts[i:]) for i in range(len(parts)))
-        impath = next((known[tail] for tail in tails if tail in known), "")
-        if not impath and osp.isfile(item.impath):
-            impath = item.impath
-        if not impath:
-            missing.append(item.impath)
-            continue
-        moved += impath != item.impath
-        items.append(Datum(impath=impath, label=item.label, domain=item.domain, classname=item.classname))
-    if missing:
-        raise DatasetFileNotFoundError(
-            f"few-shot cache {cache_path} lists {len(missing)} images that do not exist (first: {missing[0]}), "
-            "e.g. because the dataset moved; delete the cache to sample again"
-        )
-    if moved:
-        print(f"Note: few-shot cache {cache_path} names {moved} images at their old location; reading them from {dataset_dir}")
-    return items
-
-
-def load_or_create_fewshot(
-    dataset: DatasetBase,
-    split_fewshot_dir: str,
-    num_shots: int,
-    seed: int,
-    train: List[Datum],
-    val: Optional[List[Datum]] = None,
-) -> Tuple[List[Datum], Optional[List[Datum]]]:
-    """K-shot train (and min(K, 4)-shot val), sampled once per (K, seed) and then always reloaded.
-
-    The cache is CoOp's ``shot_{K}-seed_{SEED}.pkl``: Datums with absolute paths, so CoOp and
-    Dassl read it, plus the same lists relative to the dataset folder (the parent of
-    ``split_fewshot_dir``), which this project reads; caches made by CoOp are reused as they are.
-    ``val=None`` (ImageNet) caches the train split only. Classes with fewer than K images keep
-    them all, as in CoOp, with a warning that ``dataset.data_warnings`` keeps for the run record.
-    """
-    if num_shots < 1:
-        return train, val
-    dataset.data_warnings = [w for w in (shot_shortfall(train, num_shots, "train"),
-                                         val is not None and shot_shortfall(val, min(num_shots, 4), "val")) if w]
-    for warning in dataset.data_warnings:
-        print(f"Warning: {warning}")
-    dataset_dir = osp.dirname(osp.abspath(split_fewshot_dir))
-    cache_path = fewshot_cache_path(split_fewshot_dir, num_shots, seed)
-    if osp.exists(cache_path):
-        print(f"Loading preprocessed few-shot data from {cache_path}")
-        with open(cache_path, "rb") as f:
-            data = pickle.load(f)
-        known = {osp.relpath(item.impath, dataset_dir).replace(os.sep, "/"): item.impath for item in train + (val or [])}
-        cached_train = _cached_split(data, "train", dataset_dir, known, cache_path)
-        return cached_train, (_cached_split(data, "val", dataset_dir, known, cache_path) if val is not None else None)
-
-    train = dataset.generate_fewshot_dataset(train, num_shots=num_shots)
-    data = {"train": train, "relative": {"train": _relative_entries(train, dataset_dir)}}
-    if val is not None:
-        val = dataset.generate_fewshot_dataset(val, num_shots=min(num_shots, 4))
-        data.update(val=val)
-        data["relative"]["val"] = _relative_entries(val, dataset_dir)
-    print(f"Saving preprocessed few-shot data to {cache_path}")
-    partial_path = f"{cache_path}.{os.getpid()}.tmp"  # an interrupted run leaves no broken cache
-    with open(partial_path, "wb") as f:
-        pickle.dump(data, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(partial_path, cache_path)
-    return train, val
 
 
 def subsample_classes(*splits: Sequence[Datum], subsample: str = "all") -> List[List[Datum]]:
@@ -363,9 +270,11 @@ class CoOpDataset(CatalogueFacts, DatasetBase):
     """CoOp's pipeline for the 11 benchmark datasets: full splits -> few-shot -> base/new.
 
     Full splits come from ``split_file`` when it exists. Otherwise they are built from the raw
-    files (``read_raw_splits``) and written to ``split_file``, as CoOp does. A dataset without a
-    split file (FGVCAircraft) implements ``read_raw_entries`` instead and reads its raw files
-    every time.
+    files (``read_raw_splits``) and written to ``split_file``, as CoOp does, but said: a warning
+    in the log and the run record, then and in every later run that reads that split (a sidecar
+    ``<split_file>.generated`` holds its checksum), since results on it will not match CoOp's.
+    A dataset without a split file (FGVCAircraft) implements ``read_raw_entries`` instead and
+    reads its raw files every time.
     """
 
     image_folder = ""  # image folder inside dataset_dir; split-file paths are relative to it
@@ -377,10 +286,13 @@ class CoOpDataset(CatalogueFacts, DatasetBase):
         self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
         self.require(self.dataset_dir, "dataset folder")
         self.require(self.image_dir, "image folder")
-        mkdir_if_missing(self.split_fewshot_dir)
+        with contextlib.suppress(OSError):  # as CoOp; a read-only dataset folder may still hold the caches
+            mkdir_if_missing(self.split_fewshot_dir)
 
+        self.data_warnings = []
         train, val, test = self.read_full_splits()
-        train, val = load_or_create_fewshot(self, self.split_fewshot_dir, cfg.DATASET.NUM_SHOTS, cfg.SEED, train, val)
+        train, val = fewshot.load_or_create_fewshot(self, self.split_fewshot_dir, cfg.DATASET.NUM_SHOTS, cfg.SEED,
+                                                    train, val, test, splits_name=self.splits_name())
         train, val, test = subsample_classes(train, val, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
         super().__init__(train_x=train, val=val, test=test)
 
@@ -398,8 +310,13 @@ class CoOpDataset(CatalogueFacts, DatasetBase):
         """How to get a missing file; the custom dataset points at its config keys instead."""
         return download_hint(type(self).__name__, self.root)
 
+    def splits_name(self) -> str:
+        """The full splits as messages name them: the split file, or the raw files."""
+        return self.split_path or f"{type(self).__name__}'s raw files"
+
     def read_full_splits(self) -> Tuple[List[Datum], List[Datum], List[Datum]]:
         if self.split_path and osp.exists(self.split_path):
+            self.warn_if_made_here()
             return read_split(self.split_path, self.image_dir)
         what = f"split file {self.split_path} missing and raw file" if self.split_path else "raw file"
         for raw_file in self.raw_files:
@@ -407,7 +324,24 @@ class CoOpDataset(CatalogueFacts, DatasetBase):
         train, val, test = self.read_raw_splits()
         if self.split_path:
             save_split(train, val, test, self.split_path, self.image_dir)
+            if self.catalogue_name:  # a published split exists (the custom dataset has none)
+                write_json({"sha256": file_sha256(self.split_path), "made": time.strftime("%Y-%m-%d %H:%M:%S %Z")},
+                           self.split_path + MADE_HERE_SUFFIX)
+                self.warn_if_made_here()
         return train, val, test
+
+    def warn_if_made_here(self) -> None:
+        """Say, once per run, that the split file was made here and is not CoOp's published one."""
+        marker = self.split_path + MADE_HERE_SUFFIX
+        if not osp.exists(marker) or read_json(marker).get("sha256") != file_sha256(self.split_path):
+            return
+        warning = (
+            f"{self.split_path} is a random split made here from the raw files ({read_json(marker).get('made')}), "
+            f"not CoOp's published one, so results will not match CoOp's; for CoOp's split, delete it (and the few-shot "
+            f"caches drawn from it) and {download_hint(type(self).__name__, self.root)}"
+        )
+        print(f"Warning: {warning}")
+        self.data_warnings.append(warning)
 
     def read_raw_splits(self) -> Tuple[List[Datum], List[Datum], List[Datum]]:
         """(train, val, test) built from the raw files, used when there is no split file."""

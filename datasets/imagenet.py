@@ -1,3 +1,4 @@
+import contextlib
 import os
 import os.path as osp
 import pickle
@@ -5,7 +6,7 @@ import pickle
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase
 from dassl.utils import listdir_nohidden, mkdir_if_missing
 
-from . import common
+from . import common, fewshot
 
 
 @DATASET_REGISTRY.register()
@@ -30,7 +31,8 @@ class ImageNet(common.CatalogueFacts, DatasetBase):
         self.preprocessed = osp.join(self.dataset_dir, "preprocessed.pkl")
         self.split_fewshot_dir = osp.join(self.dataset_dir, "split_fewshot")
         common.require_path(self.dataset_dir, "dataset folder", "ImageNet", common.download_hint("ImageNet", self.root))
-        mkdir_if_missing(self.split_fewshot_dir)
+        with contextlib.suppress(OSError):  # a read-only dataset folder may still hold the caches
+            mkdir_if_missing(self.split_fewshot_dir)
 
         if osp.exists(self.preprocessed):
             train, test = self.load_preprocessed(self.preprocessed)
@@ -40,7 +42,8 @@ class ImageNet(common.CatalogueFacts, DatasetBase):
             with open(self.preprocessed, "wb") as f:
                 pickle.dump({"train": train, "test": test}, f, protocol=pickle.HIGHEST_PROTOCOL)
 
-        train, _ = common.load_or_create_fewshot(self, self.split_fewshot_dir, cfg.DATASET.NUM_SHOTS, cfg.SEED, train)
+        train, _ = fewshot.load_or_create_fewshot(self, self.split_fewshot_dir, cfg.DATASET.NUM_SHOTS, cfg.SEED, train,
+                                                 test=test, splits_name=self.preprocessed)
         train, test = common.subsample_classes(train, test, subsample=cfg.DATASET.SUBSAMPLE_CLASSES)
         super().__init__(train_x=train, val=test, test=test)
 

@@ -22,11 +22,21 @@ CONTEXT_LENGTH = 77
 IMAGE_RESOLUTION = 224
 
 
+# The text width of ViT-B/16 (and B/32): at this width CLIP's initialisation (std 0.02 per
+# dimension) gives token-embedding rows of norm ~0.45, as the released ViT-B/16's 0.4-0.6, and
+# ``ln_final`` outputs of ~1 per dimension, so the training-free LM head h E^T has logits at a
+# real CLIP's scale (up to |h| |e| ~ 10). At width 64 they are 8x smaller and the head is
+# nearly uniform over any 32 candidate words: PLPP's perplexity term has no signal there.
+REAL_TEXT_WIDTH = 512
+
+
 def build_tiny_clip(backbone: str = "vit", width: int = 64, layers: int = 1, embed_dim: int = 64, seed: int = 0,
-                    logit_scale: float = 1 / 0.07) -> CLIP:
+                    logit_scale: float = 1 / 0.07, text_width: int = 0) -> CLIP:
     """A random-weight CLIP in fp16, as ``clip.build_model`` returns the released models.
 
     ``logit_scale`` defaults to CLIP's initial temperature; trained CLIP models end at 100.
+    ``text_width``: the text tower's width when it differs from ``width`` (``REAL_TEXT_WIDTH``
+    for word embeddings and final states at ViT-B/16's scale).
     """
     torch.manual_seed(seed)
     if backbone == "vit":
@@ -40,8 +50,8 @@ def build_tiny_clip(backbone: str = "vit", width: int = 64, layers: int = 1, emb
         image_resolution=IMAGE_RESOLUTION,
         context_length=CONTEXT_LENGTH,
         vocab_size=VOCAB_SIZE,
-        transformer_width=width,
-        transformer_heads=width // 64,
+        transformer_width=text_width or width,
+        transformer_heads=(text_width or width) // 64,
         transformer_layers=layers,
         **vision,
     )
@@ -80,11 +90,12 @@ def main() -> None:
     parser.add_argument("--backbone", choices=["vit", "rn"], default="vit")
     parser.add_argument("--width", type=int, default=64, help="transformer width (multiple of 64)")
     parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--text-width", type=int, default=0, help=f"text tower width if not --width ({REAL_TEXT_WIDTH}: ViT-B/16's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--logit-scale", type=float, default=1 / 0.07, help="CLIP's initial 14.3; trained models reach 100")
     args = parser.parse_args()
     save_tiny_clip(args.path, fmt=args.format, backbone=args.backbone, width=args.width, layers=args.layers, seed=args.seed,
-                   logit_scale=args.logit_scale)
+                   logit_scale=args.logit_scale, text_width=args.text_width)
     print(args.path)
 
 

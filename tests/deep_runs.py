@@ -44,6 +44,15 @@ def check_training_and_eval_only(args, out: str, model_name: str, expected_keys:
     return state
 
 
+def check_host_evaluates_plpp_checkpoint(host_args, plpp_args, folder: str) -> None:
+    """A <Host>_PLPP checkpoint (one epoch) is the host's: the host's eval-only run from it
+    reproduces the PLPP run's final accuracy."""
+    out, evaluation = os.path.join(folder, "train"), os.path.join(folder, "eval")
+    run_train(plpp_args(out, opts=["OPTIM.MAX_EPOCH", "1"]))
+    run_train(host_args(evaluation, flags=["--eval-only", "--model-dir", out, "--load-epoch", "1"]))
+    assert final_accuracy(read_log(evaluation)) == final_accuracy(read_log(out))
+
+
 def check_base_to_new(args, out: str) -> None:
     """A base-trained prompt evaluates on the new classes (a classifier over those only)."""
     run_train(args(out, opts=["OPTIM.MAX_EPOCH", "1", "DATASET.SUBSAMPLE_CLASSES", "base"]))

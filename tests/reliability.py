@@ -1,6 +1,8 @@
 """Shared by tests/test_reliability_*.py: train.py's entry point called in this process (exit
 status and stderr as a shell sees them), folder snapshots, the small CoOp settings."""
+import errno
 import hashlib
+import io
 import os
 import sys
 
@@ -57,3 +59,12 @@ def one_line(done, code: int) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr[-3000:]
     return lines[0]
+
+
+class FullDisk(io.FileIO):
+    """A file on a disk that fills up after its first kilobyte (torch.save then fails in C++)."""
+
+    def write(self, data):
+        if self.tell() + len(data) > 1024:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(data)

@@ -162,12 +162,14 @@ def regulariser_inputs(trainer, batch):
     return (*received[0], summary)
 
 
+@pytest.mark.parametrize("align", ["same", "next"])
 @pytest.mark.parametrize("context", ["shifted", "shared"])
-def test_cocoop_plpp_scores_the_configured_context(data_root, tmp_path, clip_checkpoint, context):
+def test_cocoop_plpp_scores_the_configured_context(data_root, tmp_path, clip_checkpoint, context, align):
     """shifted: each image's p_m + pi(x) with the states of its own class sequences; shared: p_m
-    alone. Both against the states of a 77-token prompt read directly (attention is causal)."""
+    alone. Both against the states of a 77-token prompt read directly (attention is causal): at
+    p_1 .. p_4 (ALIGN same) or at SOS, p_1 .. p_3 (next)."""
     trainer = build(data_root, str(tmp_path / "plpp"), trainer="CoCoOp_PLPP",
-                    opts=["TRAINER.COCOOP.PLPP_CONTEXT", context, "TRAINER.COCOOP.TEXT_MEMORY_MB", "1"])
+                    opts=["TRAINER.COCOOP.PLPP_CONTEXT", context, "TRAINER.COCOOP.TEXT_MEMORY_MB", "1", "TRAINER.PLPP.ALIGN", align])
     model = trainer.model
     learner = model.prompt_learner
     shift_meta_net(model)
@@ -185,7 +187,7 @@ def test_cocoop_plpp_scores_the_configured_context(data_root, tmp_path, clip_che
     ctx, states, summary = regulariser_inputs(trainer, batch)
     assert ctx.shape == ((8, 4, 64) if context == "shifted" else (1, 4, 64))
     assert torch.allclose(ctx, expected_ctx, atol=1e-6)
-    assert torch.allclose(states, direct[0][:, :4], atol=1e-5)
+    assert torch.allclose(states, direct[0][:, 1:5] if align == "same" else direct[0][:, :4], atol=1e-5)
     assert list(summary) == ["loss", "ce", "ppl", "inv", "perplexity", "acc"]
     assert summary["loss"] == pytest.approx(summary["ce"] + 0.1 * summary["ppl"] + 0.1 * summary["inv"], rel=1e-5)
     with_grad = {name for name, p in model.named_parameters() if p.grad is not None}

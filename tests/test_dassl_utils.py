@@ -216,7 +216,7 @@ def test_resume_from_checkpoint_restores_and_reports(tmp_path, capsys):
 def test_resume_names_the_key_and_shapes_that_do_not_fit(tmp_path):
     state = {"state_dict": nn.Linear(3, 2).state_dict(), "epoch": 1, "optimizer": None, "scheduler": None}
     save_checkpoint(state, str(tmp_path))
-    with pytest.raises(RuntimeError, match=r'"weight" has shape \(2, 3\) in the checkpoint but \(2, 4\) in the model'):
+    with pytest.raises(ValueError, match=r'"weight" has shape \(2, 3\) in the checkpoint but \(2, 4\) in the model'):
         resume_from_checkpoint(str(tmp_path), nn.Linear(4, 2))
 
 
@@ -271,5 +271,5 @@ def test_load_checkpoint_names_a_truncated_file(tmp_path):
     path = tmp_path / "model.pth.tar-1"
     torch.save({"state_dict": {"w": torch.ones(100)}}, path)
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(RuntimeError, match=re.escape(f'Cannot read checkpoint "{path}" (RuntimeError: ')):
+    with pytest.raises(ValueError, match=re.escape(f'Cannot read checkpoint "{path}" (RuntimeError: ')):
         load_checkpoint(str(path))

@@ -339,6 +339,23 @@ def test_an_archive_placed_by_hand_is_unpacked(tmp_path, fake_gdown):
     assert (root / "eurosat" / "2750" / "AnnualCrop" / "AnnualCrop_1.jpg").exists()
 
 
+def test_a_truncated_archive_leaves_nothing_in_place_and_is_never_ready(tmp_path, fake_gdown, capsys):
+    origin = build_fixture("dtd", tmp_path / "origin")
+    archive = tar_gz(origin.dataset_dir + "/images", "dtd/images", str(tmp_path / "dtd.tar.gz"))
+    drive_files, _ = fake_gdown
+    drive_files["1u3_QfB467jqHgNXC00UIzbLZRQCg2S7x"] = osp.join(origin.dataset_dir, "split_zhou_DescribableTextures.json")
+    root = tmp_path / "data"
+    os.makedirs(root / "dtd")
+    (root / "dtd" / "dtd-r1.0.1.tar.gz").write_bytes(archive[: len(archive) * 2 // 3])  # placed by hand, cut short
+    record = catalogue.record("dtd")
+    for _ in range(2):
+        assert fetching.download(record, str(root)) is False
+        out = capsys.readouterr().out
+        assert "cannot unpack" in out and "nothing of it was put in place: delete it and rerun" in out
+        assert "DescribableTextures: ready" not in out and "images: already there" not in out
+        assert sorted(os.listdir(root / "dtd")) == ["dtd-r1.0.1.tar.gz", "split_zhou_DescribableTextures.json"]
+
+
 def test_dead_sources_print_the_manual_steps_not_a_traceback(tmp_path, fake_gdown, monkeypatch, capsys):
     with FileServer({}) as server:
         dead = record_with_urls("oxford_pets", server)

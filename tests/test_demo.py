@@ -95,7 +95,13 @@ def test_the_demo_runs_end_to_end_and_reuses_its_runs(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert "CLIP: the demo CLIP" in out and "Base-to-new generalisation" in out
     assert "Predict: PLPP's prompt (seed 1, trained on the base classes) ranks the new classes" in out
-    assert "nearest words: " in out and "perplexity under CLIP's LM head" in out
+    # The demo CLIP is 64 wide: its LM head is uniform over the candidate words, and the demo says so
+    # once, after CoOp's and PLPP's prompts side by side.
+    signal = out.split("PLPP's perplexity term on this CLIP (seed 1, from ")[1]
+    assert "PLPP signal at start: LM head entropy" in signal and "PLPP signal epoch 1/1" in signal
+    assert "Interpret: CoOp's and PLPP's learned contexts side by side" in signal
+    assert "\nwords " in signal and "\nperplexity " in signal
+    assert out.count("warning: PLPP's perplexity term has no signal") == 1
     with open(os.path.join(output, "results", "results.json")) as f:
         summary = json.load(f)
     methods = {row["method"] for row in summary["entries"] if row["dataset"] == "shapes" and row["metric"] == "New"}

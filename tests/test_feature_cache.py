@@ -1,5 +1,6 @@
 """The frozen image-feature cache: same logits as without it, a new entry whenever a key part
 changes, safe concurrent fills, and only trainers with a frozen, unprompted image tower use it."""
+import errno
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import textwrap
 import pytest
 import torch
 
+from reliability import FullDisk
 from runs import REPO, build_trainer, make_dataset, train_args
 from testing.tiny_clip import save_tiny_clip
 from trainers.feature_cache import FeatureStore, cache_dir
@@ -99,6 +101,55 @@ def test_changed_key_parts_make_new_entries(data_root, tmp_path, clip_checkpoint
     assert encoded_by_fresh_run() == n_test
     assert encoded_by_fresh_run() == 0
     assert len(cache_files(cache)) == 5
+
+
+def test_an_image_rewritten_with_its_old_size_and_mtime_is_not_read_stale(data_root, tmp_path, clip_checkpoint,
+                                                                          monkeypatch):
+    monkeypatch.setenv("PLPP_FEATURE_CACHE_DIR", str(tmp_path / "cache"))
+    out = str(tmp_path / "out")
+    trainer = build(data_root, out)
+    evaluate(trainer)
+    test = trainer.dm.dataset.test
+    image, other = test[0].impath, next(item.impath for item in test if item.label != test[0].label)
+    stat = os.stat(image)
+    with open(other, "rb") as f:
+        replacement = f.read()
+    with open(image, "wb") as f:  # another class's picture, padded or cut to the old size
+        f.write(replacement[: stat.st_size].ljust(stat.st_size, b"\0"))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert os.stat(image).st_size == stat.st_size and os.stat(image).st_mtime_ns == stat.st_mtime_ns
+    fresh = build(data_root, out)
+    logits, encoded = evaluate(fresh)
+    assert encoded == len(test)  # computed again from the new bytes, not read stale
+    assert torch.equal(logits, evaluate(fresh, enabled=False)[0])
+
+
+@pytest.mark.parametrize("problem", ["read-only", "full"])
+def test_a_cache_folder_that_cannot_be_written_costs_one_note_and_no_run(problem, data_root, tmp_path, clip_checkpoint,
+                                                                          monkeypatch, capsys):
+    from trainers import feature_cache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PLPP_FEATURE_CACHE_DIR", str(cache))
+    if problem == "read-only":  # root ignores file modes: refuse the write as a read-only mount does
+        def mkstemp(*args, **kwargs):
+            raise PermissionError(errno.EROFS, os.strerror(errno.EROFS), kwargs.get("dir"))
+        monkeypatch.setattr(feature_cache.tempfile, "mkstemp", mkstemp)
+        reason = "PermissionError: [Errno 30] Read-only file system"
+    else:
+        monkeypatch.setattr(feature_cache.os, "fdopen", lambda fd, mode: FullDisk(fd, "w"))
+        reason = "RuntimeError: [enforce fail at inline_container.cc"
+    trainer = build(data_root, str(tmp_path / "out"))
+    plain, _ = evaluate(trainer, enabled=False)
+    capsys.readouterr()
+    for _ in range(2):
+        logits, _ = evaluate(trainer)
+        assert torch.equal(logits, plain)
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Note:")]
+    assert len(notes) == 1 and notes[0].startswith(f"Note: cannot write the image-feature cache in {cache} ({reason}")
+    assert notes[0].endswith("this run evaluates without it (TEST.FEATURE_CACHE_DIR sets another folder, "
+                             "TEST.FEATURE_CACHE False turns it off)")
+    assert not [path for path in cache_files(cache) if path.endswith(".pt")]
 
 
 def test_val_split_is_cached_apart_from_test(data_root, tmp_path, clip_checkpoint, monkeypatch):

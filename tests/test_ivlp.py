@@ -1,12 +1,14 @@
-"""IVLP on a fixture dataset with a tiny 3-block CLIP: training, gradients, checkpoints under the
-reference's keys (both ways), eval-only, base-to-new, language-only prompting, bad settings."""
+"""IVLP and IVLP_PLPP on a fixture dataset with a tiny 3-block CLIP: training, gradients,
+checkpoints under the reference's keys (both ways), eval-only, base-to-new, language-only
+prompting, bad settings; PLPP at zero weights, the context it scores, its checkpoints."""
 import pytest
 import torch
 
-from deep_runs import (build, check_base_to_new, check_training_and_eval_only, deep_train_args, learned_names,
-                       save_deep_clip, write_reference_checkpoint)
+from deep_runs import (build, check_base_to_new, check_host_evaluates_plpp_checkpoint, check_training_and_eval_only, deep_train_args,
+                       learned_names, save_deep_clip, write_reference_checkpoint)
 from runs import make_dataset, read_log, run_train
 from testing.tiny_clip import save_tiny_clip
+from trainers.plpp import captured_outputs
 
 CONFIG = "vit_b16_c2_ep5_batch4_2+2ctx"  # the reference's base-to-new config (depth 12 -> 3 here)
 SETTINGS = ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "3", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "3", "OPTIM.LR", "0.02",
@@ -90,3 +92,47 @@ def test_a_resnet_backbone_fails_at_start_up_with_one_line(args, tmp_path, monke
                                          r"MODEL.BACKBONE.NAME to ViT-B/32, ViT-B/16 or ViT-L/14"):
         run_train(args(str(tmp_path / "out")))
 
+
+
+# ---- IVLP_PLPP ----------------------------------------------------------------------------------
+
+ZERO_PLPP = ["TRAINER.PLPP.PPL_WEIGHT", "0.0", "TRAINER.PLPP.INV_WEIGHT", "0.0"]
+
+
+@pytest.fixture
+def plpp_args(tmp_path, deep_clip, monkeypatch):
+    monkeypatch.setenv("CLIP_CHECKPOINT", deep_clip)
+    return deep_train_args(make_dataset(str(tmp_path / "plpp-data")), "IVLP_PLPP", CONFIG, SETTINGS)
+
+
+def test_ivlp_plpp_with_zero_weights_is_exactly_ivlp(args, plpp_args, tmp_path):
+    host = build(args(str(tmp_path / "host")))
+    plpp = build(plpp_args(str(tmp_path / "plpp"), opts=ZERO_PLPP))
+    batch = next(iter(host.train_loader_x))
+    with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
+        assert plpp.forward_backward(batch) == host.forward_backward(batch)
+    assert len(text_passes) == 1  # only IVLP's own text pass: the regulariser did no work
+    for (name, ours), (_, theirs) in zip(plpp.checkpoint_module.state_dict().items(), host.checkpoint_module.state_dict().items()):
+        assert torch.equal(ours, theirs), name
+
+
+@pytest.mark.parametrize("align", ["same", "next"])
+def test_ivlp_plpp_scores_the_first_layer_text_context_from_ivlps_own_pass(args, plpp_args, tmp_path, align):
+    host = build(args(str(tmp_path / "host")))
+    plpp = build(plpp_args(str(tmp_path / "plpp"), opts=["TRAINER.PLPP.ALIGN", align]))
+    batch = next(iter(host.train_loader_x))
+    reference = host.forward_backward(batch)
+    with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
+        summary = plpp.forward_backward(batch)
+    assert len(text_passes) == 1 and list(summary) == ["loss", "ce", "ppl", "inv", "perplexity", "acc"]
+    assert summary["ce"] == pytest.approx(reference["loss"], abs=1e-6)
+    assert summary["loss"] == pytest.approx(summary["ce"] + 0.1 * summary["ppl"] + 0.1 * summary["inv"], rel=1e-5)
+    ctx, states = plpp.perplexity_inputs(text_passes)
+    positions = slice(1, 3) if align == "same" else slice(0, 2)
+    assert ctx.shape == (1, 2, 64) and torch.equal(states, text_passes[0][:1, positions])
+    assert learned_names(plpp) == learned_names(host)
+    assert not torch.equal(host.model.prompt_learner.ctx, plpp.model.prompt_learner.ctx)
+
+
+def test_ivlp_plpp_checkpoint_is_an_ivlp_checkpoint(args, plpp_args, tmp_path):
+    check_host_evaluates_plpp_checkpoint(args, plpp_args, str(tmp_path))

@@ -101,9 +101,11 @@ def test_maple_plpp_with_zero_weights_is_exactly_maple(args, data_root, tmp_path
         assert torch.equal(ours, theirs), name
 
 
-def test_maple_plpp_scores_the_first_layer_text_context(args, data_root, tmp_path):
+@pytest.mark.parametrize("align", ["same", "next"])
+def test_maple_plpp_scores_the_first_layer_text_context(args, data_root, tmp_path, align):
+    """The LM head reads p_1, p_2's own states (same: positions 1, 2) or those before them (next: SOS, p_1)."""
     maple = build(args(str(tmp_path / "maple")))
-    plpp = build(plpp_args(data_root)(str(tmp_path / "plpp")))
+    plpp = build(plpp_args(data_root, ["TRAINER.PLPP.ALIGN", align])(str(tmp_path / "plpp")))
     batch = next(iter(maple.train_loader_x))
     host = maple.forward_backward(batch)
     with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
@@ -112,7 +114,8 @@ def test_maple_plpp_scores_the_first_layer_text_context(args, data_root, tmp_pat
     assert summary["ce"] == pytest.approx(host["loss"], abs=1e-6)
     assert summary["loss"] == pytest.approx(summary["ce"] + 0.1 * summary["ppl"] + 0.1 * summary["inv"], rel=1e-5)
     ctx, states = plpp.perplexity_inputs(text_passes)
-    assert ctx.shape == (1, 2, 64) and torch.equal(states, text_passes[0][:1, :2])
+    positions = slice(1, 3) if align == "same" else slice(0, 2)
+    assert ctx.shape == (1, 2, 64) and torch.equal(states, text_passes[0][:1, positions])
     assert {n for n, p in plpp.model.named_parameters() if p.grad is not None} == LEARNED
     assert F.mse_loss(plpp.model.prompt_learner.ctx, maple.model.prompt_learner.ctx) > 0
 

@@ -1,11 +1,15 @@
-"""The perplexity regulariser's math, against direct computations on small random tensors."""
+"""The perplexity regulariser's math, against direct computations on small random tensors; which
+state the LM head reads (ALIGN); and the direction each term's gradient moves the prompt, through a
+text tower at a real CLIP's scale."""
 import math
 
 import pytest
 import torch
 from torch.nn import functional as F
 
-from trainers.plpp import PerplexityRegularizer
+from testing.tiny_clip import REAL_TEXT_WIDTH, build_tiny_clip
+from trainers.backbone import TextEncoder, tokenizer
+from trainers.plpp import PerplexityRegularizer, aligned_states, captured_outputs, no_signal_warning, signal_report
 
 V, D, M = 50, 8, 4  # vocabulary, width, context length
 
@@ -155,3 +159,100 @@ def test_chunked_class_specific_context_equals_one_piece(label, monkeypatch):
     for a, b in zip(chunked_grads, whole_grads):
         assert torch.allclose(a, b, atol=1e-6)
         assert a.abs().sum() > 0
+
+
+# ---- ALIGN: which state the LM head reads -------------------------------------------------------
+
+def test_aligned_states_are_the_state_before_each_token_or_its_own():
+    window = torch.arange(6.0).view(1, 6, 1).expand(2, 6, 3)  # the state at position i holds i; p_t sits at t
+    assert aligned_states(window, M, "next")[0, :, 0].tolist() == [0, 1, 2, 3]  # SOS, p_1 .. p_3 predict p_1 .. p_4
+    assert aligned_states(window, M, "same")[0, :, 0].tolist() == [1, 2, 3, 4]  # p_1 .. p_4 read back themselves
+    with pytest.raises(ValueError, match="TRAINER.PLPP.ALIGN must be one of same, next, got 'both'"):
+        aligned_states(window, M, "both")
+
+
+def test_entropy_is_the_lm_heads_over_the_candidate_words(tensors):
+    embedding, ctx, states = tensors
+    reg = PerplexityRegularizer(embedding, topk=5, tau_lm=2.0)
+    _, words = reg.similarity(ctx)
+    log_pi = F.log_softmax(torch.einsum("smd,smkd->smk", states, embedding[words]) / 2.0, dim=-1)
+    assert reg.candidates == 5 and PerplexityRegularizer(embedding, topk=0).candidates == V
+    assert reg(ctx, states).entropy.item() == pytest.approx(-(log_pi.exp() * log_pi).sum(-1).mean().item(), rel=1e-5)
+
+
+def test_signal_report_and_warning_name_the_distance_from_uniform():
+    report = signal_report(3.4, 32, 1234.56, 49408)
+    assert "entropy 3.4000 over 32 candidate words" in report and "ln 32 = 3.4657, 0.0657 nats from it" in report
+    assert "prompt perplexity 1234.6 of a 49408-word vocabulary" in report
+    assert no_signal_warning(math.log(32) - 0.05, 32) is None
+    warning = no_signal_warning(math.log(32) - 0.001, 32)
+    assert "\n" not in warning and all(key in warning for key in ("TAU_LM", "TOPK", "CLIP"))
+
+
+# ---- Each term's gradient, through a text tower at a real CLIP's scale ----------------------------
+
+@pytest.fixture(scope="module")
+def real_scale_clip():
+    """A 1-block tiny CLIP with ViT-B/16's text width: word embeddings of norm ~0.45 and final
+    states of ~1 per dimension, so the LM head's logits are at a real CLIP's scale."""
+    return build_tiny_clip(text_width=REAL_TEXT_WIDTH).float()
+
+
+def lm_head_states(model, ctx, align):
+    """The final states the LM head reads for each context token of "[SOS] p_1 .. p_M"."""
+    sos = model.token_embedding(torch.full((ctx.shape[0], 1), tokenizer.encoder["<|startoftext|>"]))
+    tokens = torch.zeros(ctx.shape[0], 77, dtype=torch.long)
+    tokens[:, M + 1] = 1
+    padding = ctx.new_zeros(ctx.shape[0], 76 - M, ctx.shape[-1])
+    encoder = TextEncoder(model)
+    with captured_outputs(encoder.ln_final) as states:
+        encoder(torch.cat([sos, ctx, padding], dim=1), tokens)
+    return aligned_states(states[0], M, align)
+
+
+def correlation(a, b):
+    return F.cosine_similarity(a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True), dim=-1)
+
+
+@pytest.mark.parametrize("align", ["same", "next"])
+def test_perplexity_term_moves_the_lm_heads_reading_towards_the_labels(real_scale_clip, align):
+    """docs/PLPP.md: L_ppl teaches the LM head (the embedding is the teacher). A small step of the
+    context against its gradient raises the head's logits where the labels q_t put more mass than
+    the head's distribution pi_t, and lowers them where less; the nearest words stay. With ALIGN next the first token is predicted by the SOS state, which no prompt
+    can change."""
+    embedding = real_scale_clip.token_embedding.weight.detach()
+    reg = PerplexityRegularizer(embedding, topk=32)
+    ctx = (torch.randn(1, M, REAL_TEXT_WIDTH, generator=torch.Generator().manual_seed(0)) * 0.02).requires_grad_()
+    states = lm_head_states(real_scale_clip, ctx, align)
+    sim, words = reg.similarity(ctx)
+    labels = F.softmax(sim / reg.tau_label, dim=-1)
+    lm_logits = reg.lm_logits(states, words)
+    (grad,) = torch.autograd.grad(reg(ctx, states).ppl, ctx)
+
+    moved = (ctx - 1e-3 * grad / grad.norm()).detach()
+    assert torch.equal(reg.similarity(moved)[1][..., 0], words[..., 0])  # the same nearest words
+    change = reg.lm_logits(lm_head_states(real_scale_clip, moved, align), words) - lm_logits
+    moving = slice(1, M) if align == "next" else slice(0, M)
+    if align == "next":
+        assert change[0, 0].abs().max() < 1e-6
+    assert (correlation(change[0, moving], (labels - F.softmax(lm_logits, dim=-1))[0, moving].detach()) > 0.5).all()
+
+
+@pytest.mark.parametrize("align", ["same", "next"])
+def test_inverted_term_moves_the_labels_towards_the_lm_heads_reading(real_scale_clip, align):
+    """docs/PLPP.md: L_inv teaches the labels (the LM head is the teacher), through the cosine
+    similarities only: its gradient is orthogonal to every context vector (it turns p_t, never
+    rescales it), and a small step raises p_t's similarity to the words where pi_t puts more mass
+    than the labels q_t and lowers it where less."""
+    embedding = real_scale_clip.token_embedding.weight.detach()
+    reg = PerplexityRegularizer(embedding, topk=32)
+    ctx = (torch.randn(1, M, REAL_TEXT_WIDTH, generator=torch.Generator().manual_seed(0)) * 0.02).requires_grad_()
+    states = lm_head_states(real_scale_clip, ctx, align)
+    sim, words = reg.similarity(ctx)
+    head = F.softmax(reg.lm_logits(states, words), dim=-1).detach()
+    (grad,) = torch.autograd.grad(reg(ctx, states).inv, ctx)
+
+    assert ((grad * ctx).sum(-1).abs() / (grad.norm(dim=-1) * ctx.norm(dim=-1)) < 1e-4).all()
+    moved = (ctx - 1e-3 * grad / grad.norm()).detach()
+    change = F.normalize(moved, dim=-1)[0].unsqueeze(1).mul(F.normalize(embedding[words[0]], dim=-1)).sum(-1) - sim[0].detach()
+    assert (correlation(change, (head - F.softmax(sim / reg.tau_label, dim=-1))[0].detach()) > 0.5).all()

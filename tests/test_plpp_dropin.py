@@ -24,7 +24,7 @@ from trainers.coop import CustomCLIP
 
 PLPP_FILE = os.path.join(REPO, "trainers", "plpp.py")
 # What plpp.py may import: the names the reference CoOp repository also has.
-ALLOWED_IMPORTS = {"contextlib", "typing", "torch", "torch.nn", "torch.nn.functional", "torch.utils.checkpoint", "yacs.config", "dassl.engine", "dassl.metrics"}
+ALLOWED_IMPORTS = {"contextlib", "math", "typing", "torch", "torch.nn", "torch.nn.functional", "torch.utils.checkpoint", "yacs.config", "dassl.engine", "dassl.metrics"}
 ALLOWED_FROM_COOP = {"CoOp", "load_clip_to_cpu"}
 
 
@@ -96,10 +96,11 @@ def build(data_root, out, opts=()):
     return trainer
 
 
+@pytest.mark.parametrize("align", ["same", "next"])
 @pytest.mark.parametrize("position", ["end", "front"])
-def test_dropped_in_plpp_trains_as_ours_does(dropped_in_plpp, tmp_path, clip_checkpoint, position):
+def test_dropped_in_plpp_trains_as_ours_does(dropped_in_plpp, tmp_path, clip_checkpoint, position, align):
     data_root = make_dataset(str(tmp_path / "data"))
-    opts = ["TRAINER.COOP.CLASS_TOKEN_POSITION", position]
+    opts = ["TRAINER.COOP.CLASS_TOKEN_POSITION", position, "TRAINER.PLPP.ALIGN", align]
     ours = build(data_root, tmp_path / "ours", opts)
     dropped_in = dropped_in_plpp.PLPP.__mro__
     assert ReferenceShapedCoOp in dropped_in and dropped_in_plpp.ReferenceCoOpHost in dropped_in

@@ -35,6 +35,15 @@ def test_plpp_trains_writes_coop_checkpoints_and_both_trainers_evaluate_them(dat
     log = read_log(out)
     progress = [line for line in log.splitlines() if line.startswith("epoch [")]
     assert progress and all(re.search(r" ce [\d.]+ .* ppl [\d.]+ .* inv [\d.]+ .* perplexity [\d.]+ ", line) for line in progress)
+    # The signal at the start and after each epoch; on the 64-wide tiny CLIP the LM head is
+    # uniform over the 32 words (logits ~0.16), which the run says once, naming what to change.
+    signal = re.findall(r"^PLPP signal (at start|epoch \d/3 \(mean over its steps\)): LM head entropy ([\d.]+) over 32 "
+                        r"candidate words per position \(uniform: ln 32 = 3.4657, ([\d.]+) nats from it\); "
+                        r"prompt perplexity [\d.]+ of a 49408-word vocabulary$", log, re.M)
+    assert [when for when, _, _ in signal] == ["at start"] + [f"epoch {e}/3 (mean over its steps)" for e in (1, 2, 3)]
+    assert all(float(gap) < 0.02 for _, _, gap in signal)
+    warnings = [line for line in log.splitlines() if line.startswith("warning: PLPP's perplexity term has no signal")]
+    assert len(warnings) == 1 and all(key in warnings[0] for key in ("TAU_LM", "TOPK", "CLIP"))
 
     checkpoint = torch.load(os.path.join(out, "prompt_learner", "model.pth.tar-3"), weights_only=True)
     assert set(checkpoint["state_dict"]) == {"ctx", "token_prefix", "token_suffix"}
@@ -77,7 +86,8 @@ def test_regulariser_changes_the_update_and_reaches_only_the_context(data_root, 
 
 
 def context_only_states(trainer, ctx):
-    """Reference: run "[SOS] p_1 .. p_M" alone through the text encoder, untrimmed."""
+    """Reference: run "[SOS] p_1 .. p_M" alone through the text encoder, untrimmed: the states at
+    all 77 positions (SOS at 0, p_t at t)."""
     learner = trainer.model.prompt_learner
     n_seq, n_ctx = ctx.shape[:2]
     sos = learner.token_prefix[:n_seq]
@@ -86,23 +96,31 @@ def context_only_states(trainer, ctx):
     tokens[:, -1] = 1
     with torch.no_grad(), captured_outputs(trainer.model.text_encoder.ln_final) as states:
         trainer.model.text_encoder(torch.cat([sos, ctx, pad], dim=1), tokens, trim=False)
-    return states[0][:, :n_ctx]
+    return states[0]
 
 
+@pytest.mark.parametrize("align", ["next", "same"])
 @pytest.mark.parametrize("position", ["end", "middle", "front"])
 @pytest.mark.parametrize("csc", [False, True])
-def test_context_states_are_those_of_the_context_read_alone(data_root, tmp_path, clip_checkpoint, position, csc):
-    """Causal attention: the class sequences' states at SOS..p_{M-1} equal the context's own."""
-    trainer = build(data_root, str(tmp_path / "out"),
-                    opts=["TRAINER.COOP.CLASS_TOKEN_POSITION", position, "TRAINER.COOP.CSC", str(csc)])
+def test_lm_head_reads_the_states_the_alignment_names(data_root, tmp_path, clip_checkpoint, position, csc, align):
+    """next: the states at SOS, p_1 .. p_{M-1} (positions 0..3); same: at p_1 .. p_M (1..4), of
+    the context read alone. Causal attention: with the class name at the end, the class
+    sequences' states up to p_M are those same states, for every class."""
+    trainer = build(data_root, str(tmp_path / "out"), opts=["TRAINER.COOP.CLASS_TOKEN_POSITION", position,
+                                                            "TRAINER.COOP.CSC", str(csc), "TRAINER.PLPP.ALIGN", align])
     model = trainer.model
     with torch.no_grad(), captured_outputs(model.text_encoder.ln_final) as class_states:
         model.text_encoder(model.prompt_learner(), model.tokenized_prompts)
         ctx, states = trainer.perplexity_inputs(class_states)
 
     n_seq = model.prompt_learner.n_cls if csc else 1
+    positions = slice(0, 4) if align == "next" else slice(1, 5)
     assert ctx.shape == (n_seq, 4, 64) and states.shape == (n_seq, 4, 64)
-    assert (states - context_only_states(trainer, ctx)).abs().max() <= 1e-5
+    assert (states - context_only_states(trainer, ctx)[:, positions]).abs().max() <= 1e-5
     if position == "end" and not csc:  # one sequence stands for all classes
-        per_class = class_states[0][:, :4]
-        assert (per_class - states).abs().max() <= 1e-5
+        assert (class_states[0][:, positions] - states).abs().max() <= 1e-5
+
+
+def test_an_unknown_alignment_is_a_one_line_error(data_root, tmp_path, clip_checkpoint):
+    with pytest.raises(ValueError, match="TRAINER.PLPP.ALIGN must be one of same, next, got 'previous'"):
+        build(data_root, str(tmp_path / "out"), opts=["TRAINER.PLPP.ALIGN", "previous"])

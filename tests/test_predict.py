@@ -215,3 +215,31 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     assert predict_cli.main([run_dir, str(tmp_path), "--out", str(existing)]) == 2
     assert "exists: choose another --out, or pass --overwrite" in capsys.readouterr().err
     assert existing.read_text() == "earlier results\n"
+
+
+def test_a_class_list_with_a_duplicate_is_refused_in_one_line(runs, tmp_path, capsys):
+    run_dir = runs("CoOp")
+    names = tmp_path / "classes.txt"
+    names.write_text("Forest\nRiver\nForest\n")
+    out = tmp_path / "predictions.csv"
+    capsys.readouterr()  # (what making the run printed)
+    assert predict_cli.main([run_dir, str(tmp_path), "--classnames", str(names), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {names} lists the class 'Forest' more than once, which would split its probability "
+                   "between the copies: list each class once"]
+    assert not out.exists()
+    with pytest.raises(ValueError, match="classnames lists the class 'cat' more than once"):
+        PromptClassifier.from_run(run_dir, classnames=["cat", "dog", "cat"])
+
+
+def test_files_none_of_which_is_an_image_exit_2_in_one_line(runs, tmp_path, capsys):
+    run_dir = runs("CoOp")
+    broken = [tmp_path / "a.jpg", tmp_path / "b.png"]
+    for path in broken:
+        path.write_bytes(b"not an image")
+    out = tmp_path / "predictions.csv"
+    assert predict_cli.main([run_dir, *map(str, broken), "--out", str(out)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        f"error: none of the 2 files given could be read as an image (first: {broken[0]}: "), errors
+    assert errors[0].endswith("; pass image files or folders of images") and not out.exists()

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from deep_runs import build, deep_train_args, learned_names, save_deep_clip
+from deep_runs import build, check_host_evaluates_plpp_checkpoint, deep_train_args, learned_names, save_deep_clip
 from runs import final_accuracy, make_dataset, read_log, run_train
 from trainers.plpp import captured_outputs
 from trainers.promptsrc import (ENSEMBLE_TEMPLATES, GaussianPromptAggregation, PromptSRC, gaussian_epoch_weights,
@@ -280,11 +280,7 @@ def test_promptsrc_plpp_scores_the_first_layer_text_context(args, plpp_args, tmp
 
 
 def test_promptsrc_plpp_checkpoint_is_a_promptsrc_checkpoint(args, plpp_args, tmp_path):
-    out = str(tmp_path / "train")
-    run_train(plpp_args(out, opts=["OPTIM.MAX_EPOCH", "1"]))
-    evaluation = str(tmp_path / "eval")
-    run_train(args(evaluation, flags=["--eval-only", "--model-dir", out, "--load-epoch", "1"]))
-    assert final_accuracy(read_log(evaluation)) == final_accuracy(read_log(out))
+    check_host_evaluates_plpp_checkpoint(args, plpp_args, str(tmp_path))
 
 
 SCRIPT_OPTS = ("OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 8 DATALOADER.TEST.BATCH_SIZE 16 "

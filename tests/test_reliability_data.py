@@ -1,6 +1,9 @@
 """Runs you can trust, part 4: data honesty (a shot shortfall is said and recorded, few-shot
-caches follow a copied or moved dataset, CoOp/Dassl caches still read) and the scripts' shell
-hygiene (DATA and OUTPUT against the caller's folder, env.sh leaves the shell's options)."""
+caches follow a copied or moved dataset, CoOp/Dassl caches still read, a cache drawn from other
+splits is refused, a split made where CoOp's is missing is said, a read-only dataset folder has a
+way out) and the scripts' shell hygiene (DATA and OUTPUT against the caller's folder, env.sh
+leaves the shell's options)."""
+import errno
 import json
 import os
 import pickle
@@ -9,15 +12,16 @@ import subprocess
 
 import pytest
 
-from reliability import SMALL
+from reliability import SMALL, one_line, snapshot, train_cli  # noqa: F401  (train_cli: a fixture)
 from runs import REPO, make_dataset, run_train, train_args
+from runtime import status
 
 
-def build_dataset(root: str, shots: int = 2):
+def build_dataset(root: str, shots: int = 2, dataset: str = "oxford_pets"):
     from dassl.data.datasets import build_dataset as build
     from runtime import cli
 
-    args = cli.parse_args(train_args(root, "unused", dataset="oxford_pets", opts=[*SMALL, "DATASET.NUM_SHOTS", str(shots)]))
+    args = cli.parse_args(train_args(root, "unused", dataset=dataset, opts=[*SMALL, "DATASET.NUM_SHOTS", str(shots)]))
     return build(cli.setup_cfg(args))
 
 
@@ -93,3 +97,81 @@ def test_sourcing_env_sh_leaves_the_shell_options_as_they_were():
     script = f"set -o | sort > /tmp/before.$$; source {REPO}/scripts/env.sh; set -o | sort | diff /tmp/before.$$ - && echo same"
     done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip().endswith("same"), done.stdout + done.stderr
+
+
+def test_a_few_shot_cache_drawn_from_other_splits_is_refused(tmp_path, train_cli, tiny_clip_file):
+    root = make_dataset(str(tmp_path / "data"), "eurosat")
+    folder = os.path.join(root, "eurosat")
+    split = os.path.join(folder, "split_zhou_EuroSAT.json")
+    cache = os.path.join(folder, "split_fewshot", "shot_2-seed_1.pkl")
+    build_dataset(root, dataset="eurosat")
+    with open(cache, "rb") as f:
+        assert pickle.load(f)["drawn_from"]["splits"] == split
+    os.remove(split)  # the next run makes a new random split, as CoOp does
+    argv = train_args(root, str(tmp_path / "out"), opts=SMALL)
+    line = one_line(train_cli(argv, CLIP_CHECKPOINT=tiny_clip_file), status.BAD_INPUT)
+    assert line.startswith(f"error: few-shot cache {cache} was drawn from other splits than the current {split} "), line
+    assert line.endswith(f"restore the split file it was drawn from, or move {cache} away to draw the samples "
+                         "again from the current splits"), line
+    assert not os.path.exists(tmp_path / "out")
+
+    # A cache without the record (as CoOp writes it) is checked image by image.
+    current = build_dataset(root, shots=0, dataset="eurosat")
+    with open(cache, "rb") as f:
+        data = pickle.load(f)
+    leaked = [current.test[0], *data["train"][1:]]
+    with open(cache, "wb") as f:
+        pickle.dump({"train": leaked, "val": current.val[:2]}, f)
+    line = one_line(train_cli(argv, CLIP_CHECKPOINT=tiny_clip_file), status.BAD_INPUT)
+    assert line.startswith(f"error: few-shot cache {cache} lists "), line
+    assert f" train images that are not in the current train split of {split} (first: {current.test[0].impath})" in line
+    with open(cache, "wb") as f:
+        pickle.dump({"train": current.train_x[:4], "val": current.val[:2]}, f)
+    assert [item.impath for item in build_dataset(root, dataset="eurosat").train_x] == \
+        [item.impath for item in current.train_x[:4]]
+
+
+def test_a_split_made_where_coops_is_missing_is_said_in_every_run_that_reads_it(tmp_path):
+    root = make_dataset(str(tmp_path / "data"), "eurosat")
+    split = os.path.join(root, "eurosat", "split_zhou_EuroSAT.json")
+    published = open(split, "rb").read()
+    os.remove(split)
+    for _ in range(2):
+        warnings = build_dataset(root, dataset="eurosat").data_warnings
+        assert len(warnings) == 1 and warnings[0].startswith(f"{split} is a random split made here from the raw files ")
+        assert "not CoOp's published one, so results will not match CoOp's" in warnings[0]
+        assert warnings[0].endswith(f'get it with "python -m toolkit.data download EuroSAT --root {root}"')
+    with open(split, "wb") as f:  # CoOp's file, downloaded again: no warning
+        f.write(published)
+    shutil.rmtree(os.path.join(root, "eurosat", "split_fewshot"))
+    assert build_dataset(root, dataset="eurosat").data_warnings == []
+
+
+def test_a_read_only_dataset_folder_takes_new_shots_in_a_folder_of_ones_own(tmp_path, monkeypatch, train_cli,
+                                                                              tiny_clip_file):
+    from datasets import fewshot
+
+    root = make_dataset(str(tmp_path / "data"), "oxford_pets")
+    build_dataset(root, shots=2)
+    shared = os.path.join(root, "oxford_pets")
+
+    def read_only(path, mode="r", *args, **kwargs):  # root ignores file modes: refuse writes here instead
+        if any(flag in mode for flag in "wax") and os.path.abspath(path).startswith(shared):
+            raise PermissionError(errno.EROFS, "Read-only file system", path)
+        return open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(fewshot, "open", read_only, raising=False)
+    before = snapshot(shared)
+    argv = train_args(root, str(tmp_path / "out"), dataset="oxford_pets", opts=[*SMALL, "DATASET.NUM_SHOTS", "1"])
+    line = one_line(train_cli(argv, CLIP_CHECKPOINT=tiny_clip_file), status.BAD_INPUT)
+    cache = os.path.join(shared, "split_fewshot", "shot_1-seed_1.pkl")
+    assert line == (f"error: cannot write the few-shot cache {cache} (Read-only file system); set "
+                    "PLPP_FEWSHOT_CACHE_DIR to a writable folder to keep new few-shot samples there")
+
+    own = tmp_path / "own"
+    monkeypatch.setenv("PLPP_FEWSHOT_CACHE_DIR", str(own))
+    drawn = build_dataset(root, shots=1)
+    assert [path.name for path in own.glob("oxford_pets-*/*")] == ["shot_1-seed_1.pkl"]
+    assert [item.impath for item in build_dataset(root, shots=1).train_x] == [item.impath for item in drawn.train_x]
+    assert len(build_dataset(root, shots=2).train_x) == 12  # the shared folder's cache is still read
+    assert snapshot(shared) == before

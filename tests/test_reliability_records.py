@@ -1,7 +1,9 @@
 """Runs you can trust, part 2: a call that fails changes nothing in its output folder and says
 why in one line with train.py's exit status; one run per folder; evaluations and resumes never
-rewrite a training run's records. Calls go through train.py's entry point in this process (its
+rewrite a training run's records; a full disk, an unreadable checkpoint or a read-only feature
+cache cost no traceback. Calls go through train.py's entry point in this process (its
 exit status and stderr are what a shell sees), so they cost no torch import."""
+import errno
 import json
 import os
 import shutil
@@ -11,7 +13,7 @@ import sys
 
 import pytest
 
-from reliability import SMALL, one_line, snapshot, train_cli  # noqa: F401  (train_cli: a fixture)
+from reliability import SMALL, FullDisk, one_line, snapshot, train_cli  # noqa: F401  (train_cli: a fixture)
 from runs import REPO, make_dataset, run_train, train_args
 from runtime import status
 
@@ -160,3 +162,58 @@ def test_bad_input_is_one_line_naming_the_file_and_what_to_do(data_root, tmp_pat
     if case == "truncated split":
         assert "download it again, or delete it" in line
     assert not os.path.exists(out)
+
+
+# A full disk and unreadable checkpoints are problems the user can fix: one line, exit status 2,
+# and the checkpoints already saved stay as they were.
+
+
+def test_a_full_disk_during_a_checkpoint_save_is_one_line_and_keeps_the_saved_ones(data_root, tmp_path, monkeypatch,
+                                                                                      tiny_clip_file, train_cli):
+    from dassl.utils import torchtools
+
+    def disk_full_at_epoch_2(path, mode="r", *rest, **kwargs):
+        if str(path).endswith("model.pth.tar-2.tmp"):
+            return FullDisk(path, "w")
+        return open(path, mode, *rest, **kwargs)
+
+    monkeypatch.setattr(torchtools, "open", disk_full_at_epoch_2, raising=False)
+    out = tmp_path / "run"
+    line = one_line(train_cli(args(data_root, str(out), opts=["OPTIM.MAX_EPOCH", "2"]), CLIP_CHECKPOINT=tiny_clip_file), status.BAD_INPUT)
+    folder = out / "prompt_learner"
+    assert line == (f'error: Cannot save "{folder / "model.pth.tar-2"}" (No space left on device); free space on '
+                    f"the disk of {folder} and rerun the same command (it continues from the last checkpoint saved)")
+    assert not list(out.rglob("*.tmp")) and not (out / "finished.json").exists()
+    assert torchtools.load_checkpoint(str(folder / "model-last.pth.tar"))["epoch"] == 1  # the resume point of epoch 1
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a checkpoint"])
+def test_an_unreadable_checkpoint_to_evaluate_is_one_line(data_root, trained, tmp_path, tiny_clip_file, train_cli, damage):
+    trained = shutil.copytree(trained, str(tmp_path / "run"))
+    checkpoint = os.path.join(trained, "prompt_learner", "model.pth.tar-1")
+    with open(checkpoint, "rb") as f:
+        data = f.read()
+    with open(checkpoint, "wb") as f:
+        f.write(data[: len(data) // 2] if damage == "truncated" else b"not a torch file\n" * 10)
+    before = snapshot(trained)
+    evaluation = str(tmp_path / "eval")
+    done = train_cli(args(data_root, evaluation, flags=["--eval-only", "--model-dir", trained, "--load-epoch", "1"]),
+                     CLIP_CHECKPOINT=tiny_clip_file)
+    line = one_line(done, status.BAD_INPUT)
+    assert line.startswith(f'error: Cannot read checkpoint "{checkpoint}" (' if damage == "truncated"
+                           else f'error: Cannot load "{checkpoint}" with weights_only=True'), line
+    assert snapshot(trained) == before
+
+
+def test_a_read_only_feature_cache_folder_costs_a_training_run_nothing(data_root, tmp_path, monkeypatch, clip_checkpoint):
+    from trainers import feature_cache
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EROFS, os.strerror(errno.EROFS), kwargs.get("dir"))
+
+    monkeypatch.setattr(feature_cache.tempfile, "mkstemp", read_only)
+    monkeypatch.setenv("PLPP_FEATURE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    run_train(args(data_root, str(out)))
+    assert (out / "finished.json").exists()
+    assert (out / "log.txt").read_text().count("Note: cannot write the image-feature cache") == 1

@@ -216,14 +216,15 @@ class CoCoOp_PLPP(PerplexityRegularized, CoCoOp):
             return ctx, self.context_states(ctx)
         ctx = learner.ctx.unsqueeze(0) + self.image_shifts[0].unsqueeze(1)
         # The host encodes (image, class) image-major: every n_cls-th sequence starts a new image.
-        return ctx, torch.cat([chunk[:, : learner.n_ctx] for chunk in states])[:: learner.n_cls]
+        window = torch.cat([chunk[:, : learner.n_ctx + 1] for chunk in states])[:: learner.n_cls]
+        return ctx, self.lm_head_states(window, learner.n_ctx)
 
     def context_states(self, ctx: torch.Tensor) -> torch.Tensor:
-        """The states at SOS, p_1 .. p_{M-1} of "[SOS] p_1 ... p_M" read on its own [S, M, d]."""
+        """The states the LM head reads for p_1 .. p_M of "[SOS] p_1 ... p_M" read on its own [S, M, d]."""
         n_seq, n_ctx = ctx.shape[:2]
         sos = self.model.prompt_learner.token_prefix[:1].expand(n_seq, -1, -1)
         tokens = torch.zeros(n_seq, 1 + n_ctx, dtype=torch.long)
         tokens[:, -1] = 1  # marks where the sequence ends: after p_M
         with captured_outputs(self.perplexity_state_module()) as context_states:
             self.model.text_encoder(torch.cat([sos, ctx], dim=1), tokens)
-        return context_states[0][:, :n_ctx]
+        return self.lm_head_states(context_states[0], n_ctx)

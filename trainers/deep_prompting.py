@@ -21,12 +21,13 @@ saves and loads the prompt learner under exactly those keys; CLIP's frozen weigh
 references also save, are not written and are ignored when a reference checkpoint is loaded.
 """
 import contextlib
-from typing import Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
-from .backbone import CLIP, BlockHook, TextEncoder, clip
+from .backbone import CLIP, BlockHook, TextEncoder, tokenize
+from .plpp import PerplexityRegularized
 from .prompting import PromptTrainer, class_prompts
 
 MAX_INIT_TOKENS = 4  # the references initialise from CTX_INIT only when N_CTX <= 4
@@ -207,7 +208,7 @@ def leading_words_context(clip_model: CLIP, ctx_init: str, n_ctx: int) -> Tuple[
         raise ValueError(f"the number of text context tokens must be >= 1, got {n_ctx}")
     if ctx_init and n_ctx <= MAX_INIT_TOKENS:
         text = ctx_init.replace("_", " ")
-        tokens = clip.tokenize(text)
+        tokens = tokenize(clip_model, text, for_prompt=True)
         n_tokens = int(tokens.argmax(dim=-1)) - 1  # between SOS and EOT
         if n_ctx > n_tokens:
             raise ValueError(f'CTX_INIT "{text}" has {n_tokens} tokens, fewer than the {n_ctx} context tokens asked for')
@@ -307,3 +308,13 @@ class DeepPromptTrainer(PromptTrainer):
         """The prompts do not change during evaluation: build them and the text features once."""
         return self.model.prompts_fixed()
 
+
+class FirstLayerContextRegularized(PerplexityRegularized):
+    """PLPP on a deep-prompting host (MaPLe, IVLP, PromptSRC): it scores the first-layer text
+    context, the one prompt in the token-embedding space (deep prompts and vision prompts are not
+    words), with the states of the host's own prompted text pass. Attention is causal, so the
+    states up to p_M are the same in every class sequence and are read from the first."""
+
+    def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
+        ctx = self.model.prompt_learner.ctx.unsqueeze(0)
+        return ctx, self.lm_head_states(states[0][:1], ctx.shape[1])

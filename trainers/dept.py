@@ -60,7 +60,8 @@ def extend_cfg(cfg) -> None:
     """Add DePT's keys, as the reference's ``train.py`` names them, with its defaults."""
     from yacs.config import CfgNode as CN
 
-    cfg.TRAINER.LINEAR_PROBE = CN()
+    if "LINEAR_PROBE" not in cfg.TRAINER:  # shared with LinearProbeCLIP's keys (no key in common)
+        cfg.TRAINER.LINEAR_PROBE = CN()
     cfg.TRAINER.LINEAR_PROBE.TYPE = "linear"  # the head's classifier ("similarity" is refused here)
     cfg.TRAINER.LINEAR_PROBE.WEIGHT = 0.7  # the head's share of the loss and the base-class fusion
     cfg.TRAINER.LINEAR_PROBE.TEST_TIME_FUSION = True  # base classes: fuse the head with the host (else the head alone)

@@ -24,7 +24,7 @@ written, and ignored when loading its files). Except:
 prompt in the token-embedding space (the deeper prompts and the vision prompts are not words).
 """
 import copy
-from typing import List, Tuple
+from typing import List
 
 import torch
 import torch.nn as nn
@@ -32,9 +32,8 @@ from yacs.config import CfgNode as CN
 
 from dassl.engine import TRAINER_REGISTRY
 
-from .deep_prompting import (DeepPromptLearner, DeepPrompts, DeepPromptTrainer, check_depth, random_prompts,
-                             text_width, vision_width)
-from .plpp import PerplexityRegularized
+from .deep_prompting import (DeepPromptLearner, DeepPrompts, DeepPromptTrainer, FirstLayerContextRegularized, check_depth,
+                             random_prompts, text_width, vision_width)
 
 
 def extend_cfg(cfg) -> None:
@@ -80,14 +79,6 @@ class MaPLe(DeepPromptTrainer):
 
 
 @TRAINER_REGISTRY.register()
-class MaPLe_PLPP(PerplexityRegularized, MaPLe):
-    """MaPLe plus PLPP's perplexity regulariser on the first-layer text context (docs/PLPP.md).
-
-    The hidden states are those of MaPLe's own text pass: the transformer is causal, so the
-    states at SOS and the context positions, which predict the context tokens, are the same in
-    every class's sequence and are read from the first.
-    """
-
-    def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        ctx = self.model.prompt_learner.ctx.unsqueeze(0)
-        return ctx, states[0][:1, : ctx.shape[1]]
+class MaPLe_PLPP(FirstLayerContextRegularized, MaPLe):
+    """MaPLe plus PLPP's perplexity regulariser on the first-layer text context (docs/PLPP.md),
+    read from MaPLe's own text pass with the deep prompts in place."""

@@ -7,14 +7,17 @@ the prompt "readable" for CLIP's own text model, by self-distillation:
 - teacher: the vocabulary word each context vector is closest to (cosine similarity with the
   frozen token-embedding matrix E), as a soft label over its top-k words;
 - student: a training-free language-model head, E^T applied to the text encoder's final hidden
-  states (after ``ln_final``), predicting each context token from the tokens before it.
+  states (after ``ln_final``): with ``ALIGN same`` (default) the state at each context token's
+  own position reads that token back, with ``ALIGN next`` the state before it predicts it.
 
 The perplexity loss makes the student match the teacher; the inverted perplexity loss makes the
 teacher match the student. Equations, defaults and which choices are ours: ``docs/PLPP.md``.
 
 The regulariser is a plug-in: ``PerplexityRegularized`` adds it to any host trainer that says
-which context vectors it scores and which hidden states predict them (``perplexity_inputs``).
-``PLPP`` is the CoOp host; CoCoOp, MaPLe, KgCoOp and PromptSRC define theirs in their own files.
+which context vectors it scores and which hidden states the LM head reads for them
+(``perplexity_inputs``; ``lm_head_states`` applies ``TRAINER.PLPP.ALIGN``).
+``PLPP`` is the CoOp host; CoCoOp and KgCoOp define theirs in their own files, MaPLe, IVLP and
+PromptSRC share ``deep_prompting.FirstLayerContextRegularized``.
 
 This file is self-contained on purpose: copied alone into KaiyangZhou/CoOp (real Dassl, its
 vendored ``clip``) it trains there after two added lines in that repository's ``train.py``:
@@ -24,6 +27,7 @@ and ``PromptLearner`` attributes), the ``clip`` API and ``dassl``; what this rep
 trainer base adds, ``ReferenceCoOpHost`` supplies there.
 """
 import contextlib
+import math
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import torch
@@ -37,6 +41,12 @@ from dassl.metrics import compute_accuracy
 from .coop import CoOp, load_clip_to_cpu
 
 LABEL_KINDS = ("soft", "hard")
+# Which final hidden state the LM head reads for context token p_t: its own position's ("same")
+# or the one before it ("next", next-token prediction). The paper does not say (docs/PLPP.md).
+ALIGNMENTS = ("same", "next")
+# Below this mean KL(LM-head distribution || uniform over the k candidate words), in nats, the
+# perplexity term is flat: it stays at ln k and gives the prompt no direction.
+NO_SIGNAL_NATS = 0.02
 # Top-k similarities and LM-head words are computed for this many bytes of fp32 values at a time
 # (a chunk of positions' [V] similarities, or their [K, d] word embeddings).
 SIMILARITY_CHUNK_BYTES = 64 * 2**20
@@ -56,6 +66,7 @@ def extend_cfg(cfg) -> None:
     cfg.TRAINER.PLPP.LABEL = "soft"  # "soft" (top-k softmax) or "hard" (nearest word) [choice]
     cfg.TRAINER.PLPP.TAU_LABEL = 0.05  # temperature of the soft labels over cosine similarity [choice]
     cfg.TRAINER.PLPP.TAU_LM = 1.0  # temperature of the LM head's word distribution [choice]
+    cfg.TRAINER.PLPP.ALIGN = "same"  # the LM head reads p_t's own state ("same") or the one before ("next") [choice]
     cfg.TRAINER.PLPP.DETACH_TEACHER = True  # no gradient through each loss's teacher side [choice]
 
 
@@ -65,6 +76,37 @@ def extend_cfg(cfg) -> None:
 class PerplexityTerms(NamedTuple):
     ppl: torch.Tensor  # perplexity loss, CE(teacher labels, LM-head distribution)
     inv: torch.Tensor  # inverted perplexity loss, CE(LM-head distribution, label distribution)
+    entropy: torch.Tensor  # mean entropy of the LM-head distribution (no gradient): ln k is uniform
+
+
+def aligned_states(window: torch.Tensor, n_ctx: int, align: str) -> torch.Tensor:
+    """The final hidden states the LM head reads for p_1 .. p_M [S, M, d], from ``window``
+    [S, >= M + 1, d]: the states from the position just before p_1 on.
+
+    "next": the state before each token, which predicts it (h_{t-1} for p_t); "same": the
+    token's own state, which reads it back (h_t for p_t).
+    """
+    if align not in ALIGNMENTS:
+        raise ValueError(f"TRAINER.PLPP.ALIGN must be one of {', '.join(ALIGNMENTS)}, got {align!r}")
+    start = 1 if align == "same" else 0
+    return window[:, start : start + n_ctx]
+
+
+def signal_report(entropy: float, candidates: int, perplexity: float, vocabulary: int) -> str:
+    """How far the LM head is from uniform over the candidate words, and the prompt's perplexity."""
+    uniform = math.log(candidates)
+    return (f"LM head entropy {entropy:.4f} over {candidates} candidate words per position (uniform: ln {candidates} = "
+            f"{uniform:.4f}, {uniform - entropy:.4f} nats from it); prompt perplexity {perplexity:.1f} of a {vocabulary}-word vocabulary")
+
+
+def no_signal_warning(entropy: float, candidates: int) -> Optional[str]:
+    """One line when the perplexity term has no signal (the LM head is uniform over the words), else None."""
+    if math.log(candidates) - entropy >= NO_SIGNAL_NATS:
+        return None
+    return (f"warning: PLPP's perplexity term has no signal: the LM head's distribution over the {candidates} candidate "
+            f"words is within {NO_SIGNAL_NATS} nats of uniform, so ppl stays at ln {candidates} and moves nothing; "
+            "lower TRAINER.PLPP.TAU_LM (a sharper head) or TRAINER.PLPP.TOPK (fewer, closer words), or use a CLIP "
+            "whose word embeddings and final states are at a real CLIP's scale (docs/PLPP.md)")
 
 
 class PerplexityRegularizer(nn.Module):
@@ -81,8 +123,9 @@ class PerplexityRegularizer(nn.Module):
         detach_teacher: stop gradients through the teacher side of each loss.
 
     ``forward(ctx, states)`` takes the context vectors ctx [S, M, d] of S prompt sequences and
-    the text encoder's final hidden states [S, M, d] at the positions *before* each context
-    token (SOS, p_1, ..., p_{M-1}), which predict p_1 ... p_M.
+    the text encoder's final hidden states [S, M, d] the LM head reads for each of them
+    (``aligned_states``: at SOS, p_1 .. p_{M-1} for next-token prediction, at p_1 .. p_M for the
+    same position).
     """
 
     def __init__(self, token_embedding: torch.Tensor, topk: int = 32, label: str = "soft",
@@ -96,6 +139,7 @@ class PerplexityRegularizer(nn.Module):
         self.register_buffer("embedding", embedding, persistent=False)
         self.register_buffer("unit_embedding", F.normalize(embedding, dim=-1), persistent=False)
         self.topk = topk if 0 < topk < embedding.shape[0] else 0
+        self.candidates = self.topk or embedding.shape[0]  # words per position in the LM head's distribution
         self.label = label
         self.tau_label = tau_label
         self.tau_lm = tau_lm
@@ -155,7 +199,8 @@ class PerplexityRegularizer(nn.Module):
             teacher_lm = lm_log_probs.exp().detach() if self.detach_teacher else lm_log_probs.exp()
             ppl = -(teacher_labels * lm_log_probs).sum(-1).mean()
             inv = -(teacher_lm * label_log_probs).sum(-1).mean()
-        return PerplexityTerms(ppl, inv)
+            entropy = -(lm_log_probs.exp() * lm_log_probs).sum(-1).mean().detach()
+        return PerplexityTerms(ppl, inv, entropy)
 
     @torch.no_grad()
     def perplexity(self, ctx: torch.Tensor, states: torch.Tensor, chunk_size: int = 64) -> float:
@@ -190,36 +235,51 @@ class PerplexityRegularized:
     """Mixin: the host trainer's loss plus PLPP's perplexity and inverted perplexity losses.
 
     The host answers one question, ``perplexity_inputs(states)``: which context vectors [S, M, d]
-    are scored and which hidden states [S, M, d] predict them, given the outputs of
+    are scored and which hidden states [S, M, d] the LM head reads for them, given the outputs of
     ``perplexity_state_module()`` (its text encoder's ``ln_final``) captured while its own
-    ``compute_loss`` ran. With both weights at 0 nothing is captured or computed: the loss, the
-    update and the log are exactly the host's. The host's loss is logged as ``ce`` when it is a
-    single cross-entropy (its summary names no terms of its own), else under the host's names.
+    ``compute_loss`` ran. Hosts pick those states with ``lm_head_states`` from the states starting
+    just before p_1, so ``TRAINER.PLPP.ALIGN`` is applied in one place. With both weights at 0
+    nothing is captured or computed: the loss, the update and the log are exactly the host's. The
+    host's loss is logged as ``ce`` when it is a single cross-entropy (its summary names no terms
+    of its own), else under the host's names.
+
+    At the first step (the initial prompt) and after every epoch the run prints how far the LM
+    head is from uniform over the candidate words and the prompt's perplexity, and warns once
+    when the perplexity term has no signal.
     """
 
     def check_cfg(self, cfg) -> None:
         super().check_cfg(cfg)
         if cfg.TRAINER.PLPP.LABEL not in LABEL_KINDS:
             raise ValueError(f"TRAINER.PLPP.LABEL must be one of {LABEL_KINDS}, got {cfg.TRAINER.PLPP.LABEL!r}")
+        if cfg.TRAINER.PLPP.ALIGN not in ALIGNMENTS:
+            raise ValueError(f"TRAINER.PLPP.ALIGN must be one of {', '.join(ALIGNMENTS)}, got {cfg.TRAINER.PLPP.ALIGN!r}")
 
     def build_model(self) -> None:
         super().build_model()
         if isinstance(self.model, nn.DataParallel):
             raise RuntimeError("PLPP trains on one GPU: set CUDA_VISIBLE_DEVICES to a single device")
         plpp = self.cfg.TRAINER.PLPP
-        print("Building the perplexity regulariser (frozen token embedding as labels and LM head)")
+        print(f"Building the perplexity regulariser (frozen token embedding as labels and LM head; ALIGN {plpp.ALIGN})")
         self.regularizer = PerplexityRegularizer(
             self.token_embedding_weight(), topk=plpp.TOPK, label=plpp.LABEL, tau_label=plpp.TAU_LABEL,
             tau_lm=plpp.TAU_LM, detach_teacher=plpp.DETACH_TEACHER,
         ).to(self.device)
+        self.signal_steps: List[Tuple[float, float]] = []  # (LM-head entropy, perplexity) of this epoch's steps
+        self.signal_reported = self.signal_warned = False
 
     def perplexity_state_module(self) -> nn.Module:
         """The module whose outputs are the text encoder's final hidden states."""
         return self.model.text_encoder.ln_final
 
     def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(context vectors [S, M, d], the hidden states predicting them [S, M, d])."""
+        """(context vectors [S, M, d], the hidden states the LM head reads for them [S, M, d])."""
         raise NotImplementedError
+
+    def lm_head_states(self, window: torch.Tensor, n_ctx: int) -> torch.Tensor:
+        """The states read for p_1 .. p_M under ``TRAINER.PLPP.ALIGN``, from ``window`` [S, >= M + 1, d],
+        the final hidden states from the position just before p_1 on."""
+        return aligned_states(window, n_ctx, self.cfg.TRAINER.PLPP.ALIGN)
 
     def compute_loss(self, batch) -> Tuple[torch.Tensor, Dict[str, float]]:
         plpp = self.cfg.TRAINER.PLPP
@@ -227,14 +287,37 @@ class PerplexityRegularized:
             return super().compute_loss(batch)
         with captured_outputs(self.perplexity_state_module()) as states:
             host_loss, host_summary = super().compute_loss(batch)
-        ctx, predictors = self.perplexity_inputs(states)
-        terms = self.regularizer(ctx, predictors)
+        ctx, lm_states = self.perplexity_inputs(states)
+        terms = self.regularizer(ctx, lm_states)
         loss = host_loss + plpp.PPL_WEIGHT * terms.ppl + plpp.INV_WEIGHT * terms.inv
+        perplexity = self.regularizer.perplexity(ctx, lm_states)
         summary = {key: value for key, value in host_summary.items() if key != "acc"} or {"ce": host_loss.item()}
-        summary.update(ppl=terms.ppl.item(), inv=terms.inv.item(), perplexity=self.regularizer.perplexity(ctx, predictors))
+        summary.update(ppl=terms.ppl.item(), inv=terms.inv.item(), perplexity=perplexity)
         if "acc" in host_summary:
             summary["acc"] = host_summary["acc"]
+        self.record_signal(terms.entropy.item(), perplexity)
         return loss, summary
+
+    def record_signal(self, entropy: float, perplexity: float) -> None:
+        self.signal_steps.append((entropy, perplexity))
+        if not self.signal_reported:  # the first step scores the prompt the run starts from
+            self.signal_reported = True
+            self.report_signal("at start", entropy, perplexity)
+
+    def after_epoch(self) -> None:
+        if self.signal_steps:
+            entropy, perplexity = (sum(values) / len(values) for values in zip(*self.signal_steps))
+            self.signal_steps = []
+            self.report_signal(f"epoch {self.epoch + 1}/{self.max_epoch} (mean over its steps)", entropy, perplexity)
+        super().after_epoch()
+
+    def report_signal(self, when: str, entropy: float, perplexity: float) -> None:
+        reg = self.regularizer
+        print(f"PLPP signal {when}: " + signal_report(entropy, reg.candidates, perplexity, reg.embedding.shape[0]))
+        warning = no_signal_warning(entropy, reg.candidates)
+        if warning and not self.signal_warned:
+            self.signal_warned = True
+            print(warning)
 
 
 class ReferenceCoOpHost:
@@ -292,7 +375,7 @@ class PLPP(PerplexityRegularized, _CoOpHost):
         ctx = prompt_learner.ctx if prompt_learner.ctx.dim() == 3 else prompt_learner.ctx.unsqueeze(0)
         n_seq, n_ctx = ctx.shape[:2]
         if prompt_learner.class_token_position == "end":
-            return ctx, states[0][:n_seq, :n_ctx]
+            return ctx, self.lm_head_states(states[0][:n_seq], n_ctx)
 
         # Context read on its own: "[SOS] p_1 ... p_M" padded to the prompt length. Nothing after
         # p_M can reach the states we read, so the padding is arbitrary; the EOT marker only
@@ -304,4 +387,4 @@ class PLPP(PerplexityRegularized, _CoOpHost):
         tokens[:, n_ctx + 1] = 1
         with captured_outputs(self.perplexity_state_module()) as context_states:
             self.model.text_encoder(torch.cat([sos, ctx, padding], dim=1), tokens)
-        return ctx, context_states[0][:, :n_ctx]
+        return ctx, self.lm_head_states(context_states[0], n_ctx)

@@ -47,7 +47,7 @@ from dassl.metrics import compute_accuracy
 
 from .backbone import encode_class_prompts
 from .ivlp import IVLP
-from .plpp import PerplexityRegularized
+from .deep_prompting import FirstLayerContextRegularized
 
 # PromptSRC's template ensemble: 60 of the 80 ImageNet templates of CLIP's prompt-engineering
 # notebook, in the order the reference averages them.
@@ -228,12 +228,6 @@ class PromptSRC(IVLP):
 
 
 @TRAINER_REGISTRY.register()
-class PromptSRC_PLPP(PerplexityRegularized, PromptSRC):
+class PromptSRC_PLPP(FirstLayerContextRegularized, PromptSRC):
     """PromptSRC plus PLPP's perplexity regulariser on the first-layer text context, as on MaPLe
     (docs/PLPP.md): L = PromptSRC's loss + PPL_WEIGHT * ppl + INV_WEIGHT * inv."""
-
-    def perplexity_inputs(self, states: List[torch.Tensor]) -> Tuple[torch.Tensor, torch.Tensor]:
-        # Causal text tower: the states at SOS, p_1 .. p_{M-1} are the same in every class
-        # sequence of the prompted pass, so the first one's are read.
-        ctx = self.model.prompt_learner.ctx.unsqueeze(0)
-        return ctx, states[0][:1, : ctx.shape[1]]

@@ -11,6 +11,7 @@ import shutil
 import sys
 import tarfile
 import zipfile
+import zlib
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
@@ -110,7 +111,26 @@ def drive_download(file_id: str, dest: str, md5: str = "") -> None:
 
 
 def unpack(archive: str, into: str) -> None:
-    """Unpack a zip or tar archive into ``into``; members that would land outside it are refused."""
+    """Unpack a zip or tar archive into ``into``; members that would land outside it are refused.
+
+    The archive is unpacked into a hidden folder beside its destination, and its contents are
+    moved into ``into`` only once the whole archive has been read: a truncated or damaged archive
+    leaves nothing in place (so ``download`` never takes a partial tree for a finished one).
+    """
+    staging = osp.join(into, f".unpacking-{osp.basename(archive)}")
+    if osp.exists(staging):  # left by a run killed while unpacking
+        shutil.rmtree(staging)
+    os.makedirs(staging)
+    try:
+        _extract_all(archive, staging)
+        merge_into(staging, into)
+    finally:
+        if osp.exists(staging):
+            shutil.rmtree(staging)
+
+
+def _extract_all(archive: str, into: str) -> None:
+    """Extract every member of ``archive`` into ``into``."""
     progress = Progress(f"unpacking {osp.basename(archive)}", unit="files")
     count = 0
     try:
@@ -122,7 +142,7 @@ def unpack(archive: str, into: str) -> None:
                     progress.update(count)
         elif tarfile.is_tarfile(archive):
             if not hasattr(tarfile, "data_filter"):  # added in Python 3.8.17, 3.9.17, 3.10.12, 3.11.4
-                raise DownloadError(f"this Python cannot unpack tar files safely; unpack {archive} into {into} by hand")
+                raise DownloadError(f"this Python cannot unpack tar files safely; unpack {archive} by hand")
             with tarfile.open(archive, "r:*") as tf:
                 for member in tf:
                     tf.extract(member, into, filter="data")
@@ -130,8 +150,9 @@ def unpack(archive: str, into: str) -> None:
                     progress.update(count)
         else:
             raise DownloadError(f"{archive} is neither a zip nor a tar archive; delete it and rerun")
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as e:
-        raise DownloadError(f"cannot unpack {archive} ({type(e).__name__}: {e}); delete it and rerun") from None
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise DownloadError(f"cannot unpack {archive} ({type(e).__name__}: {e}); "
+                            "nothing of it was put in place: delete it and rerun") from None
     progress.update(count, final=True)
 
 

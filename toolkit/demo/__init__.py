@@ -1,6 +1,7 @@
 """The README's first command: zero-shot CLIP, CoOp, PLPP and the other methods base-to-new on a
 synthetic world of coloured shapes, with a CLIP that has learned that world; ends with the
-results table, a plot, one prediction with a learned prompt and the prompt's nearest words.
+results table, a plot, one prediction with a learned prompt and the prompt's nearest words, and
+whether PLPP's perplexity term had a signal on that CLIP (CoOp's and PLPP's prompts side by side).
 
     python -m toolkit.demo                     # or: bash run.sh
     python -m toolkit.demo --seeds 1 2 3 --trainers CoOp PLPP --output output/demo
@@ -235,10 +236,10 @@ def base2new_runs(output: str, data_root: str, dataset_config: str, settings: De
         print(f"[{index}/{len(jobs)}] done in {time.time() - started:.0f} s")
 
 
-def prediction_example(output: str, data_root: str, settings: DemoSettings, trainer: str, seed: int) -> None:
-    """One new-class photo classified with the base-trained prompt (toolkit.predict), and the
-    prompt's nearest words (toolkit.interpret)."""
-    from runtime.records import read_finished
+def prediction_example(output: str, data_root: str, settings: DemoSettings, trainer: str, seed: int,
+                       interpret_prompt: bool = True) -> None:
+    """One new-class photo classified with the base-trained prompt (toolkit.predict), and (with
+    ``interpret_prompt``) the prompt's nearest words (toolkit.interpret)."""
     from toolkit import interpret
     from toolkit.predict import PromptClassifier
 
@@ -254,9 +255,28 @@ def prediction_example(output: str, data_root: str, settings: DemoSettings, trai
           + f"   (true class: {new_classes[0]})")
     print(f"    the same from the shell: python -m toolkit.predict {train_dir} IMAGE_OR_FOLDER --classnames FILE")
 
-    checkpoint = os.path.join(train_dir, "prompt_learner", f"model.pth.tar-{read_finished(train_dir)['load_epoch']}")
-    print(f"\nInterpret: the nearest words of {trainer}'s learned context (python -m toolkit.interpret):")
-    interpret.main([checkpoint, "--topk", "3"])
+    if interpret_prompt:
+        print(f"\nInterpret: the nearest words of {trainer}'s learned context (python -m toolkit.interpret):")
+        interpret.main([train_dir, "--topk", "3"])
+
+
+def plpp_signal(output: str, settings: DemoSettings, seed: int) -> None:
+    """Whether PLPP's perplexity term could act on this CLIP (its run log's signal lines: the LM
+    head's distance from uniform over the candidate words, at the start and the last epoch), and
+    CoOp's and PLPP's prompts side by side, which ends with one warning line if the head is flat:
+    then the PLPP rows above measure the inverted term and noise, not the perplexity term."""
+    from toolkit import interpret
+
+    plpp_dir = run_dir(output, "train_base", "PLPP", settings, seed)
+    log_path = os.path.join(plpp_dir, "log.txt")
+    with open(log_path) as f:
+        lines = [line.rstrip("\n") for line in f]
+    signal = [line for line in lines if line.startswith("PLPP signal ")]
+    print(f"\nPLPP's perplexity term on this CLIP (seed {seed}, from {log_path}):")
+    for line in signal[:1] + signal[-1:]:
+        print(f"    {line}")
+    print("\nInterpret: CoOp's and PLPP's learned contexts side by side (python -m toolkit.interpret COOP_RUN PLPP_RUN):")
+    interpret.main([run_dir(output, "train_base", "CoOp", settings, seed), plpp_dir, "--topk", "2"])
 
 
 @contextlib.contextmanager
@@ -318,7 +338,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         results.main([args.output, "--protocol", "base2new", "--trainer", ",".join(shown_methods), "--cfg", ",".join(configs),
                       "--baseline", "CoOp" if "CoOp" in args.trainers else args.trainers[0]])
         shown = "PLPP" if "PLPP" in args.trainers else args.trainers[-1]
-        prediction_example(args.output, data_root, settings, shown, args.seeds[0])
+        side_by_side = {"CoOp", "PLPP"} <= set(args.trainers)
+        prediction_example(args.output, data_root, settings, shown, args.seeds[0], interpret_prompt=not side_by_side)
+        if side_by_side:
+            plpp_signal(args.output, settings, args.seeds[0])
     print(f"\nDemo finished in {time.time() - started:.0f} s; runs and logs in {args.output}")
     return 0
 

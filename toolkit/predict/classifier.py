@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .run import RunRecord, build_trainer, quiet, read_run
+from .run import RunRecord, build_trainer, check_unique, quiet, read_run
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -190,6 +190,8 @@ class PromptClassifier:
     def from_run(cls, run_dir: str, classnames: Optional[Sequence[str]] = None, verbose: bool = False) -> "PromptClassifier":
         """The classifier of the finished run in ``run_dir``, over its own class names or ``classnames``."""
         record = read_run(run_dir)
+        if classnames:
+            check_unique(classnames, "classnames")
         names = list(classnames) if classnames else record.classnames
         if not names:
             raise ValueError(f"The run in {run_dir} does not record its class names (an older run): pass classnames / --classnames FILE")

@@ -55,6 +55,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         classnames = read_classnames(args.classnames) if args.classnames else None
         classifier = PromptClassifier.from_run(args.run_dir, classnames, verbose=args.verbose)
         predictions = classifier.predict(args.images, topk=args.topk, batch_size=args.batch_size, progress=True)
+        if not predictions and classifier.skipped:
+            path, reason = classifier.skipped[0]
+            raise ValueError(f"none of the {len(classifier.skipped)} files given could be read as an image "
+                             f"(first: {path}: {reason}); pass image files or folders of images")
     except (OSError, ValueError, KeyError) as e:
         if os.environ.get("PLPP_DEBUG"):
             raise

@@ -117,7 +117,7 @@ def build_trainer(record: RunRecord, classnames: Sequence[str], verbose: bool = 
 
 
 def read_classnames(path: str) -> List[str]:
-    """Class names from a text file, one per line (blank lines ignored)."""
+    """Class names from a text file, one per line (blank lines ignored), each at most once."""
     try:
         with open(path) as f:
             names = [line.strip() for line in f if line.strip()]
@@ -125,4 +125,15 @@ def read_classnames(path: str) -> List[str]:
         raise FileNotFoundError(f"Cannot read the class names file {path} ({e.strerror}): one class name per line") from None
     if not names:
         raise ValueError(f"{path} lists no class names: write one class name per line")
+    check_unique(names, path)
     return names
+
+
+def check_unique(classnames: Sequence[str], source: str) -> None:
+    """Refuse a class listed twice: the softmax would split its probability between the copies."""
+    seen = set()
+    for name in classnames:
+        if name in seen:
+            raise ValueError(f"{source} lists the class {name!r} more than once, which would split its probability "
+                             "between the copies: list each class once")
+        seen.add(name)

@@ -36,6 +36,8 @@ class MethodDefaults:
     scripts: str = ""  # scripts/<folder>/ holding the method's protocol scripts
     script_suffix: str = ""  # after the step in the scripts' names, as the reference names them ("_maple")
     seeds_inside: bool = False  # its base-to-new scripts take DATASET [PARAMS] and loop over the seeds
+    protocols: Tuple[str, ...] = ("base2new", "fewshot", "xd", "dg")  # the protocols the method can run
+    refusal: str = ""  # why it cannot run the others (one line)
 
     def config_dir(self, trainer: str) -> str:
         return self.configs or trainer
@@ -71,6 +73,11 @@ PROMPTSRC = MethodDefaults(base2new="vit_b16_c2_ep20_batch4_4+4ctx", base2new_im
                            prompt_node="PROMPTSRC",
                            fewshot_opts={d: _GPA_45_5 for d in ("stanford_cars", "oxford_flowers", "fgvc_aircraft", "dtd", "eurosat")})
 
+# Linear-probe CLIP (CoOp's lpclip): few-shot only, one config for every shot count, no prompt.
+LINEAR_PROBE = MethodDefaults(fewshot=_fixed("vit_b16"), fewshot_prompt=None, prompt_node="LINEAR_PROBE",
+                              scripts="scripts/linear_probe", protocols=("fewshot",),
+                              refusal="a linear probe has one weight vector per training class, so it cannot "
+                                      "classify new classes or another dataset's")
 # DePT (Koorye/DePT) runs each host with its own config (10 epochs) and the same for host+DePT;
 # its runner loops over seeds 1 2 3 and reads the last epoch. Few-shot: none (the head learns base
 # classes). <Host>_PLPP_DePT takes <Host>_DePT's row.
@@ -93,8 +100,10 @@ METHODS: Dict[str, MethodDefaults] = {
     "MaPLe": MAPLE,
     "MaPLe_PLPP": MAPLE,
     "IVLP": IVLP,
+    "IVLP_PLPP": IVLP,
     "PromptSRC": PROMPTSRC,
     "PromptSRC_PLPP": PROMPTSRC,
+    "LinearProbeCLIP": LINEAR_PROBE,
     "CoOp_DePT": COOP_DEPT,
     "CoOp_PLPP_DePT": COOP_DEPT,
     "CoCoOp_DePT": COCOOP,

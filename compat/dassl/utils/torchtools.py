@@ -1,4 +1,5 @@
 """Checkpoint files: save, load (weights-only where possible), resume, pretrained weights."""
+import errno
 import os
 import os.path as osp
 import pickle
@@ -15,6 +16,7 @@ from .tools import listdir_nohidden, mkdir_if_missing
 
 __all__ = [
     "NonFiniteError",
+    "CheckpointError",
     "atomic_write",
     "resume_checkpoints",
     "restore_checkpoint",
@@ -35,6 +37,15 @@ _NOT_RESUME_POINTS = ("model-best.pth.tar",)
 
 class NonFiniteError(FloatingPointError):
     """Training produced NaN, infinite or absurdly large values; the message is one line."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read or does not fit the model: bad input (train.py's
+    exit status 2), said in one line."""
+
+
+class UntrustedCheckpoint(CheckpointError, pickle.UnpicklingError):
+    """A file that ``weights_only=True`` refuses and that real Dassl did not write."""
 
 
 # Globals a real-Dassl checkpoint pickles: the warmup scheduler's inner scheduler object, its
@@ -71,15 +82,54 @@ def _fsync_folder(folder: str) -> None:
         os.close(fd)
 
 
+class _KeptWriteError:
+    """A file whose ``write`` keeps the first OSError it raises: ``torch.save`` turns that into a
+    C++ ``RuntimeError`` ("unexpected pos ..."), which would hide a full disk."""
+
+    def __init__(self, f: BinaryIO):
+        self.f, self.error = f, None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 def atomic_write(fpath: str, write: Callable[[BinaryIO], None]) -> None:
     """``write`` into ``fpath.tmp``, flush it to disk, then rename it to ``fpath``: a reader (or a
-    run killed at any moment) sees the old file or the complete new one, never a partial one."""
+    run killed at any moment) sees the old file or the complete new one, never a partial one.
+
+    A write that fails (a full disk, a read-only folder) removes ``fpath.tmp`` and raises one
+    OSError whose message is one line; ``fpath`` is left as it was.
+    """
     partial = fpath + ".tmp"
-    with open(partial, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(partial, fpath)
+    try:
+        with open(partial, "wb") as f:
+            kept = _KeptWriteError(f)
+            try:
+                write(kept)
+            except RuntimeError:
+                if kept.error is None:
+                    raise
+                raise kept.error from None
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, fpath)
+    except OSError as e:
+        if osp.exists(partial):
+            os.remove(partial)
+        folder = osp.dirname(osp.abspath(fpath))
+        full = e.errno in (errno.ENOSPC, errno.EDQUOT)
+        fix = f"free space on the disk of {folder}" if full else f"make {folder} writable"
+        error = OSError(f'Cannot save "{fpath}" ({e.strerror or e}); {fix} and rerun the same command '
+                        "(it continues from the last checkpoint saved)")
+        error.errno = e.errno
+        raise error from None
     _fsync_folder(osp.dirname(osp.abspath(fpath)))
 
 
@@ -137,9 +187,11 @@ def _torch_load(fpath: str, weights_only: bool) -> Any:
     map_location = None if torch.cuda.is_available() else "cpu"
     try:
         return torch.load(fpath, map_location=map_location, weights_only=weights_only)
-    except (RuntimeError, EOFError, KeyError, ValueError) as e:  # torch's messages omit the path
+    except (PermissionError, IsADirectoryError):
+        raise
+    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as e:  # torch's messages omit the path
         reason = f"{type(e).__name__}: {e}".splitlines()[0][:120]
-        raise RuntimeError(
+        raise CheckpointError(
             f'Cannot read checkpoint "{fpath}" ({reason}); it is truncated, corrupt or not a torch file: '
             "save or copy it again"
         ) from e
@@ -172,7 +224,7 @@ def load_checkpoint(fpath: Optional[str]) -> Dict[str, Any]:
         checkpoint = _torch_load(fpath, weights_only=True)
     except pickle.UnpicklingError:
         if not _written_by_real_dassl(fpath):
-            raise pickle.UnpicklingError(
+            raise UntrustedCheckpoint(
                 f'Cannot load "{fpath}" with weights_only=True and it is not a Dassl checkpoint; '
                 "if you trust it, load it yourself with torch.load(..., weights_only=False)"
             ) from None
@@ -184,7 +236,7 @@ def load_checkpoint(fpath: Optional[str]) -> Dict[str, Any]:
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         problem = weight_problem(checkpoint["state_dict"])
         if problem:
-            raise ValueError(
+            raise CheckpointError(
                 f'Checkpoint "{fpath}" is unusable: {problem}, so the run that wrote it diverged; '
                 "train again with a lower OPTIM.LR"
             )
@@ -197,7 +249,7 @@ def check_state_dict_fits(model: nn.Module, state_dict: Dict[str, Any], source: 
     for key, value in state_dict.items():
         expected = model_state.get(key)
         if isinstance(expected, torch.Tensor) and isinstance(value, torch.Tensor) and expected.shape != value.shape:
-            raise RuntimeError(
+            raise CheckpointError(
                 f'{source}: "{key}" has shape {tuple(value.shape)} in the checkpoint but '
                 f"{tuple(expected.shape)} in the model; load it with the config it was trained with"
             )
@@ -205,7 +257,7 @@ def check_state_dict_fits(model: nn.Module, state_dict: Dict[str, Any], source: 
         missing = [k for k in model_state if k not in state_dict]
         unexpected = [k for k in state_dict if k not in model_state]
         if missing or unexpected:
-            raise RuntimeError(
+            raise CheckpointError(
                 f"{source} does not match the model: missing keys {missing}, unexpected keys "
                 f"{unexpected}; was it saved by another trainer or model?"
             )

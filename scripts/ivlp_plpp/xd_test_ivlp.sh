@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# IVLP_PLPP: IVLP plus PLPP's perplexity regulariser; arguments, configs and layout as scripts/ivlp/xd_test_ivlp.sh.
+TRAINER=IVLP_PLPP exec bash "$(dirname "$0")/../ivlp/xd_test_ivlp.sh" "$@"
