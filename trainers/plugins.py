@@ -28,7 +28,7 @@ from .maple import MaPLe
 from .promptsrc import PromptSRC
 
 # Each plug-in by name, in composition order (outermost first).
-PLUGINS: Dict[str, type] = {"DePT": DecoupledPromptTuning}  # PLPP joins after the plpp-align merge
+PLUGINS: Dict[str, type] = {"PLPP": PerplexityRegularized, "DePT": DecoupledPromptTuning}
 HOSTS: Tuple[type, ...] = (CoOp, CoCoOp, KgCoOp, MaPLe, IVLP, PromptSRC)
 PAPER_NAMES = {("CoOp", ("PLPP",)): PLPP.__name__}  # host and plug-ins -> the name the paper gave it
 
