@@ -137,8 +137,8 @@ def test_training_on_all_classes_of_a_small_dataset_is_refused(data_root, tmp_pa
 
 
 def test_checkpoints_evaluate_with_dept_and_the_host_and_reference_ones_load(data_root, tmp_path, clip_checkpoint):
-    out = str(tmp_path / "train")
-    run_train(args(data_root, out, opts=["OPTIM.MAX_EPOCH", "1"]))
+    out = str(tmp_path / "train")  # PLPP and DePT together: the host's folder, and the head's
+    run_train(args(data_root, out, trainer="CoOp_PLPP_DePT", opts=["OPTIM.MAX_EPOCH", "1"]))
     assert {"prompt_learner", "linear_probe"} <= set(os.listdir(out))  # the host's folder, and the head's
     head_state = torch.load(os.path.join(out, "linear_probe", "model.pth.tar-1"), weights_only=True)["state_dict"]
     assert set(head_state) == {"film_lp_img.scale", "film_lp_img.bias", "film_lp_text.scale", "film_lp_text.bias",
@@ -151,9 +151,10 @@ def test_checkpoints_evaluate_with_dept_and_the_host_and_reference_ones_load(dat
                        flags=["--eval-only", "--model-dir", model_dir, "--load-epoch", "1"]))
         return final_accuracy(read_log(evaluation))
 
-    assert evaluate("CoOp_DePT", out, "base", "dept-base") == trained
+    assert evaluate("CoOp_PLPP_DePT", out, "base", "both-base") == evaluate("CoOp_DePT", out, "base", "dept-base") == trained
     # New classes: DePT predicts with the host alone, so the host evaluates its checkpoint the same.
-    assert evaluate("CoOp_DePT", out, "new", "dept-new") == evaluate("CoOp", out, "new", "coop-new")
+    new = evaluate("CoOp_PLPP_DePT", out, "new", "both-new")
+    assert new == evaluate("CoOp", out, "new", "coop-new") == evaluate("PLPP", out, "new", "plpp-new")
 
     # The reference's layout: its whole CLIP, head included, under PromptLearner/ with prefixed keys.
     reference = tmp_path / "reference"
