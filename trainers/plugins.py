@@ -21,10 +21,10 @@ from dassl.engine import TRAINER_REGISTRY
 from .cocoop import CoCoOp
 from .coop import CoOp
 from .dept import DecoupledPromptTuning
-from .plpp import PLPP, PerplexityRegularized
 from .ivlp import IVLP
 from .kgcoop import KgCoOp
 from .maple import MaPLe
+from .plpp import PLPP, PerplexityRegularized
 from .promptsrc import PromptSRC
 
 # Each plug-in by name, in composition order (outermost first).
