@@ -86,7 +86,7 @@ def test_similarity_logits_are_clips():
 
 def test_loss_is_the_references_and_the_head_learns_faster(data_root, tmp_path, clip_checkpoint):
     trainer = build(data_root, str(tmp_path / "dept"))
-    assert [g["initial_lr"] for g in trainer._optims["linear_probe"].param_groups] == [pytest.approx(0.0035 * 6.5)]
+    assert [g["initial_lr"] for g in trainer._optims["PromptLearner"].param_groups] == [pytest.approx(0.0035 * 6.5)]
     assert [g["initial_lr"] for g in trainer._optims["prompt_learner"].param_groups] == [pytest.approx(0.0035)]
     batch = next(iter(trainer.train_loader_x))
     image, labels = trainer.parse_batch_train(batch)
@@ -139,10 +139,11 @@ def test_training_on_all_classes_of_a_small_dataset_is_refused(data_root, tmp_pa
 def test_checkpoints_evaluate_with_dept_and_the_host_and_reference_ones_load(data_root, tmp_path, clip_checkpoint):
     out = str(tmp_path / "train")  # PLPP and DePT together: the host's folder, and the head's
     run_train(args(data_root, out, trainer="CoOp_PLPP_DePT", opts=["OPTIM.MAX_EPOCH", "1"]))
-    assert {"prompt_learner", "linear_probe"} <= set(os.listdir(out))  # the host's folder, and the head's
-    head_state = torch.load(os.path.join(out, "linear_probe", "model.pth.tar-1"), weights_only=True)["state_dict"]
-    assert set(head_state) == {"film_lp_img.scale", "film_lp_img.bias", "film_lp_text.scale", "film_lp_text.bias",
-                               "linear_probe_proj.weight", "linear_probe_proj.bias"}
+    assert {"prompt_learner", "PromptLearner"} <= set(os.listdir(out))  # the host's folder, and the reference's
+    reference_state = torch.load(os.path.join(out, "PromptLearner", "model.pth.tar-1"), weights_only=True)["state_dict"]
+    assert set(reference_state) == {
+        "prompt_learner.ctx", "prompt_learner.token_prefix", "prompt_learner.token_suffix", "film_lp_img.scale",
+        "film_lp_img.bias", "film_lp_text.scale", "film_lp_text.bias", "linear_probe_proj.weight", "linear_probe_proj.bias"}
     trained = final_accuracy(read_log(out))
 
     def evaluate(trainer, model_dir, subsample, name):
@@ -156,13 +157,12 @@ def test_checkpoints_evaluate_with_dept_and_the_host_and_reference_ones_load(dat
     new = evaluate("CoOp_PLPP_DePT", out, "new", "both-new")
     assert new == evaluate("CoOp", out, "new", "coop-new") == evaluate("PLPP", out, "new", "plpp-new")
 
-    # The reference's layout: its whole CLIP, head included, under PromptLearner/ with prefixed keys.
+    # The reference's layout: PromptLearner/ alone, with its frozen CLIP too (ignored here).
     reference = tmp_path / "reference"
     os.makedirs(reference / "PromptLearner")
-    prompt = torch.load(os.path.join(out, "prompt_learner", "model.pth.tar-1"), weights_only=True)
-    state = {**{f"prompt_learner.{k}": v for k, v in prompt["state_dict"].items()}, **head_state,
-             "logit_scale": torch.tensor(4.6)}
-    torch.save({**prompt, "state_dict": state}, reference / "PromptLearner" / "model.pth.tar-1")
+    checkpoint = torch.load(os.path.join(out, "PromptLearner", "model.pth.tar-1"), weights_only=True)
+    state = {**checkpoint["state_dict"], "logit_scale": torch.tensor(4.6)}
+    torch.save({**checkpoint, "state_dict": state}, reference / "PromptLearner" / "model.pth.tar-1")
     assert evaluate("CoOp_DePT", str(reference), "base", "reference-base") == trained
 
 
@@ -173,7 +173,7 @@ def test_reference_layout_splits_host_and_head_keys(data_root, tmp_path, clip_ch
     torch.save({"state_dict": state, "epoch": 3}, tmp_path / "ref" / "PromptLearner" / "model.pth.tar-3")
     with reference_checkpoint_layout(trainer, str(tmp_path / "ref" / "PromptLearner"), 3) as folder:
         host = torch.load(os.path.join(folder, "prompt_learner", "model.pth.tar-3"), weights_only=True)["state_dict"]
-        head = torch.load(os.path.join(folder, "linear_probe", "model.pth.tar-3"), weights_only=True)["state_dict"]
+        head = torch.load(os.path.join(folder, "PromptLearner", "model.pth.tar-3"), weights_only=True)["state_dict"]
     assert set(host) == {"ctx"} and set(head) == {"film_lp_img.scale"}
     del state["film_lp_img.scale"]  # a host checkpoint: no head to load
     torch.save({"state_dict": state, "epoch": 3}, tmp_path / "ref" / "PromptLearner" / "model.pth.tar-3")
@@ -203,7 +203,7 @@ def test_base2new_scripts_of_host_and_plugins_then_the_results_table(tmp_path, t
                                   capture_output=True, text=True)
             assert done.returncode == 0, done.stderr[-2000:]
     trained = os.path.join(env["OUTPUT"], "base2new", "train_base", "eurosat", "shots_16", "CoOp_PLPP_DePT", CONFIG, "seed1")
-    assert {"prompt_learner", "linear_probe"} <= set(os.listdir(trained))
+    assert {"prompt_learner", "PromptLearner"} <= set(os.listdir(trained))
 
     assert results.main([env["OUTPUT"], "--protocol", "base2new", "--no-plots"]) == 0
     lines = capsys.readouterr().out.splitlines()

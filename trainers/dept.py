@@ -29,9 +29,12 @@ exists: training on the base classes, or on all classes of an ImageNet dataset (
 elsewhere the prediction is the host's. Except:
 
 - the host's part of the checkpoint stays the host's (its folder and keys, so a ``<Host>_DePT``
-  checkpoint evaluates with ``<Host>``); the head is its own registered model ``linear_probe``
-  (``film_lp_img.*``, ``film_lp_text.*``, ``linear_probe_proj.*``: the reference's names). The
-  reference saves its whole CLIP, head included, as ``PromptLearner``; such a folder loads here;
+  checkpoint evaluates with ``<Host>``); the head (``film_lp_img.*``, ``film_lp_text.*``,
+  ``linear_probe_proj.*``: the reference's names) is its own registered model with its own
+  optimiser: on CoOp, CoCoOp and KgCoOp ``PromptLearner``, the reference's folder, holding the
+  prompt learner too under the reference's keys (so the reference loads it; it also saves the
+  frozen CLIP); on MaPLe, IVLP and PromptSRC ``linear_probe``. Reference checkpoints (one folder
+  with everything: ``PromptLearner/``, or MaPLe's host folder) load here;
 - ``LINEAR_PROBE.TYPE`` "similarity" (a variant the reference's scripts do not run) is refused;
 - the loss is written as the host's loss with ``WEIGHT`` x its cross-entropy moved to the head's
   (the same sum), so host terms beside the cross-entropy (KgCoOp's) keep their weight, as in the
@@ -52,8 +55,9 @@ from dassl.optim import build_lr_scheduler, build_optimizer
 from .plpp import captured_outputs
 
 HEAD_TYPES = ("linear",)
-HEAD_MODEL_NAME = "linear_probe"  # the head's registered name: its checkpoint folder
-REFERENCE_MODEL_NAME = "PromptLearner"  # the reference registers its whole CLIP under this name
+HEAD_MODEL_NAME = "linear_probe"  # the head's registered name (its checkpoint folder) on a deep-prompting host
+REFERENCE_MODEL_NAME = "PromptLearner"  # the reference registers its whole CLIP under this name (CoOp, CoCoOp, KgCoOp)
+HEAD_PREFIXES = ("film_lp_img.", "film_lp_text.", "linear_probe_proj.")
 
 
 def extend_cfg(cfg) -> None:
@@ -111,6 +115,19 @@ class ChannelAdjustedHead(nn.Module):
             label_text = text_features[labels]
         features = torch.cat([self.film_lp_text(label_text), self.film_lp_img(image_features)])
         return self.linear_probe_proj(features), torch.cat([labels, labels])
+
+
+class ReferenceHeadCheckpoint(nn.Module):
+    """What a CoOp-family host with DePT saves under ``PromptLearner/``: the head beside the
+    prompt learner it was trained with, under the reference's keys (``prompt_learner.*``,
+    ``film_lp_*``, ``linear_probe_proj.*``; the reference also saves the frozen CLIP), so the
+    reference loads the folder as its own. The host's own folder is saved as well."""
+
+    def __init__(self, prompt_learner: nn.Module, head: ChannelAdjustedHead):
+        super().__init__()
+        self.prompt_learner = prompt_learner
+        self.film_lp_img, self.film_lp_text = head.film_lp_img, head.film_lp_text
+        self.linear_probe_proj = head.linear_probe_proj
 
 
 def similarity_logits(image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
@@ -182,7 +199,11 @@ class DecoupledPromptTuning:
         head_optim.defrost()
         head_optim.LR = cfg.OPTIM.LR * cfg.OPTIM.LR_EXP
         optim = build_optimizer(self.head, head_optim)
-        self.register_model(HEAD_MODEL_NAME, self.head, optim, build_lr_scheduler(optim, head_optim))
+        if self.learned_module() is self.model.prompt_learner:  # CoOp, CoCoOp, KgCoOp: the reference's folder
+            self.head_model_name, saved = REFERENCE_MODEL_NAME, ReferenceHeadCheckpoint(self.model.prompt_learner, self.head)
+        else:  # the reference saves a deep-prompting host's head in the host's folder, which is the host's here
+            self.head_model_name, saved = HEAD_MODEL_NAME, self.head
+        self.register_model(self.head_model_name, saved, optim, build_lr_scheduler(optim, head_optim))
 
     # ---- training ------------------------------------------------------------------------
 
@@ -235,15 +256,14 @@ class DecoupledPromptTuning:
         return fused_logits(host_logits, head_logits, probe.WEIGHT) if probe.TEST_TIME_FUSION else head_logits
 
     def load_model(self, directory, epoch=None):
-        """Our layout (the host's folder and ``linear_probe/``), or the reference's: one folder
-        with everything, ``PromptLearner/`` (CoOp, CoCoOp, KgCoOp) or the host's (MaPLe)."""
-        if not directory or os.path.isdir(os.path.join(directory, HEAD_MODEL_NAME)):
-            return super().load_model(directory, epoch)
-        for folder in (REFERENCE_MODEL_NAME, self.model_name):
-            if os.path.isdir(os.path.join(directory, folder)):
-                with reference_checkpoint_layout(self, os.path.join(directory, folder), epoch) as own_directory:
-                    return super().load_model(own_directory, epoch)
-        return super().load_model(directory, epoch)  # says what is missing
+        """Our layout (the host's folder and the head's), or the reference's: one folder with
+        everything, ``PromptLearner/`` (CoOp, CoCoOp, KgCoOp) or the host's (MaPLe)."""
+        if directory and any(not os.path.isdir(os.path.join(directory, name)) for name in self.get_model_names()):
+            for folder in (REFERENCE_MODEL_NAME, self.model_name):
+                if os.path.isdir(os.path.join(directory, folder)):
+                    with reference_checkpoint_layout(self, os.path.join(directory, folder), epoch) as own_directory:
+                        return super().load_model(own_directory, epoch)
+        return super().load_model(directory, epoch)  # our layout, or says what is missing
 
 
 def class_text_features(outputs: List[torch.Tensor], batch_size: int, n_classes: int) -> torch.Tensor:
@@ -261,8 +281,8 @@ def class_text_features(outputs: List[torch.Tensor], batch_size: int, n_classes:
 @contextlib.contextmanager
 def reference_checkpoint_layout(trainer, folder: str, epoch: Optional[int]) -> Iterator[str]:
     """A Koorye/DePT model folder (its whole CLIP, head included) as this trainer's folders, in a
-    temporary directory: the host's keys under the host's model name, the head's under
-    ``linear_probe``."""
+    temporary directory: the host's keys under the host's model name, the head's under the
+    head's."""
     import tempfile
 
     from dassl.utils import load_checkpoint
@@ -273,14 +293,14 @@ def reference_checkpoint_layout(trainer, folder: str, epoch: Optional[int]) -> I
         raise FileNotFoundError(f'Model not found at "{path}"; check --model-dir and --load-epoch')
     checkpoint = load_checkpoint(path)
     state = checkpoint["state_dict"]
-    head_prefixes = ("film_lp_img.", "film_lp_text.", "linear_probe_proj.")
+    head_prefixes = HEAD_PREFIXES
     if not any(key.startswith(head_prefixes) for key in state):
-        raise ValueError(f"{path} holds no DePT head (film_lp_*, linear_probe_proj.*) and there is no {HEAD_MODEL_NAME}/ "
+        raise ValueError(f"{path} holds no DePT head (film_lp_*, linear_probe_proj.*) and there is no {trainer.head_model_name}/ "
                          f"beside it: a {trainer.model_name} checkpoint of the host alone? Evaluate it with the host's trainer")
     host_name = trainer.model_name
     strip = "prompt_learner." if trainer.learned_module() is trainer.model.prompt_learner else ""
     parts = {
-        HEAD_MODEL_NAME: {k: v for k, v in state.items() if k.startswith(head_prefixes)},
+        trainer.head_model_name: {k: v for k, v in state.items() if k.startswith(head_prefixes)},
         host_name: {k[len(strip):]: v for k, v in state.items() if k.startswith(strip) and not k.startswith(head_prefixes)},
     }
     with tempfile.TemporaryDirectory() as own_directory:
