@@ -210,3 +210,11 @@ def test_base2new_scripts_of_host_and_plugins_then_the_results_table(tmp_path, t
     start = next(i for i, line in enumerate(lines) if line.lower().startswith("eurosat"))
     names = [line.split()[1] if i == start else line.split()[0] for i, line in enumerate(lines[start:start + 7], start)]
     assert names == [f"CoOp/{CONFIG}", f"PLPP/{CONFIG}", "Δ", f"CoOp_DePT/{CONFIG}", "Δ", f"CoOp_PLPP_DePT/{CONFIG}", "Δ"]
+
+
+@pytest.mark.parametrize("protocol", ["fewshot", "dg"])
+def test_protocols_without_a_head_to_train_or_map_are_refused_in_one_line(protocol):
+    from toolkit.protocols import expand
+
+    with pytest.raises(ValueError, match=f"^CoOp_DePT has no {protocol} runs: DePT's head learns the base classes"):
+        expand(protocol, ["CoOp_DePT"], ["imagenet_a" if protocol == "dg" else "eurosat"], [1], "out")
