@@ -115,3 +115,9 @@ def test_an_impossible_pair_is_refused_in_one_line():
         plugin_trainer(ZeroshotCLIP, ["PLPP"])
     with pytest.raises(ValueError, match="Unknown plug-in CaPT; the plug-ins are " + ", ".join(PLUGINS)):
         plugin_trainer(NoFeatures, ["CaPT"])
+
+
+def test_the_results_layer_knows_the_plugins_in_their_order():
+    from toolkit.results.aggregate import PLUGINS as RESULT_PLUGINS
+
+    assert RESULT_PLUGINS == tuple(PLUGINS)
