@@ -15,6 +15,7 @@ from .checks import (
 )
 from .discover import Cell, discover, select
 from .protocols import PROTOCOLS
+from .settings import split_by_settings
 
 
 @dataclass
@@ -39,11 +40,12 @@ def collect(
     metric: str = "accuracy",
 ) -> Report:
     """Read, aggregate and check every selected run under ``root``."""
-    cells = select(discover(root), protocols, trainers, cfgs, baseline)
+    cells, split = split_by_settings(select(discover(root), protocols, trainers, cfgs, baseline))
     entries = build_entries(cells, metric)
     found = comparisons(entries, baseline) if baseline else []
     hosts = host_comparisons(entries)
     notes = [
+        *(Note("settings-differ", message) for message in split),
         *run_notes(cells, root, metric),
         *seed_notes(cells),
         *missing_run_notes(cells),
