@@ -24,7 +24,7 @@ REASONS = {BAD_INPUT: "bad input", INTERRUPTED: "interrupted (resumes on rerun)"
 @dataclass
 class Entry:
     run: Run
-    state: str  # finished, to run, unfinished (both waiting), queued, running, busy, failed, blocked
+    state: str  # finished, to run, unfinished (both waiting), queued, running, busy, failed, blocked, interrupted
     job: object = None
     status: Optional[int] = None
     detail: str = ""
@@ -111,6 +111,8 @@ class Scheduler:
                 elif status == BUSY:  # another sweep or script runs it: wait for it, try again later
                     entry.state, entry.detail = "busy", "another run holds the folder; waiting"
                     entry.retry_at = time.time() + BUSY_RETRY_S
+                elif self.stopping:  # stopped by us (Ctrl-C, SIGTERM): whatever the job's last words were
+                    entry.state, entry.detail = "interrupted", "stopped; resumes on rerun"
                 else:
                     entry.state = "failed"
                     last = last_line(entry.run.output)
@@ -175,7 +177,7 @@ def table(entries: Sequence[Entry], everything: bool = True) -> List[str]:
     width = max([len(e.run.label) for e in entries] + [3])
     lines = [f"{'#':>4}  {'state':<10} {'job':<{width}}  detail"]
     for i, entry in enumerate(entries, 1):
-        if not everything and entry.state not in ("queued", "running", "busy", "failed", "blocked"):
+        if not everything and entry.state not in ("queued", "running", "busy", "failed", "blocked", "interrupted"):
             continue
         lines.append(f"{i:>4}  {entry.state:<10} {entry.run.label:<{width}}  {entry.detail}".rstrip())
     lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts(entries).items())))
