@@ -9,9 +9,11 @@ from datetime import datetime
 from collections import defaultdict
 from typing import Dict, List, Optional, Set, Tuple
 
+from .ablation import ABLATION_PLOT, ablations, plot_ablation
 from .aggregate import Comparison, Entry, entry_order
 from .discover import seed_order
 from .plots import PLOT_FILES, plot_base2new, plot_fewshot
+from .protocols import PROTOCOLS
 from .render import report_latex, report_markdown
 from .report import Report
 from .settings import settings_id
@@ -158,6 +160,9 @@ def write_outputs(report: Report, out_dir: str, plots: bool = True) -> List[str]
             path = osp.join(out_dir, name)
             if draw(report.entries, path, report.metric):
                 drawn.append(path)
+        found = [a for name in report.protocols for a in ablations(PROTOCOLS[name], report.entries)]
+        if plot_ablation(found, osp.join(out_dir, ABLATION_PLOT)):
+            drawn.append(osp.join(out_dir, ABLATION_PLOT))
     paths = {ext: osp.join(out_dir, f"results.{ext}") for ext in ("md", "tex", "csv", "json")}
     report.files = list(paths.values()) + drawn
     for ext, text in (("md", report_markdown(report, drawn)), ("tex", report_latex(report))):

@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import Callable, List
 
+from .ablation import ablation_tables
 from .protocols import PROTOCOLS
 from .report import Report
 from .tables import STD_NOTE, Table, protocol_tables, seed_table
@@ -67,7 +68,8 @@ def render_latex(table: Table) -> str:
 
 def selected_tables(report: Report) -> List[List[Table]]:
     """The tables of each selected protocol, in the protocols' order."""
-    return [protocol_tables(report, PROTOCOLS[name]) for name in report.protocols]
+    return [protocol_tables(report, PROTOCOLS[name]) + ablation_tables(PROTOCOLS[name], report.entries)
+            for name in report.protocols]
 
 
 def report_text(report: Report) -> str:
