@@ -31,22 +31,30 @@ def unit_key(cell: Cell) -> Tuple:
 
 
 def seed_settings(cells: List[Cell], seed: str) -> Optional[Settings]:
-    """One seed's settings over a unit: the training run's, and an evaluation's where it differs
-    from them (as ``KEY (part dataset)``); None when one of its runs recorded none."""
+    """One seed's settings over a unit: the training run's, and each evaluation's as
+    ``KEY (part dataset)``; None when one of its runs recorded none."""
     runs = [(cell, cell.runs[seed]) for cell in cells if seed in cell.runs]
     if any(run.settings is None for _, run in runs):
         return None
-    trained: Settings = {}
+    combined: Settings = {}
     for cell, run in runs:
-        if cell.part in TRAINING_PARTS:
-            trained.update(run.settings)
-    combined = dict(trained)
-    for cell, run in runs:
-        if cell.part not in TRAINING_PARTS:
-            for key, value in run.settings.items():
-                if key not in trained or trained[key] != value:
-                    combined[f"{key} ({cell.part} {cell.dataset})"] = value
+        trained = cell.part in TRAINING_PARTS
+        combined.update({key if trained else evaluation_key(key, cell): value for key, value in run.settings.items()})
     return combined
+
+
+def evaluation_key(key: str, cell: Cell) -> str:
+    return f"{key} ({cell.part} {cell.dataset})"
+
+
+def shown_keys(keys: List[str], settings: List[Settings]) -> List[str]:
+    """``keys`` less an evaluation's key that only repeats its training run's (the same override
+    given to both, as the scripts and sweeps do)."""
+    def repeats(key: str) -> bool:
+        plain = key.split(" (")[0]
+        return plain != key and plain in keys and all(s.get(key) == s.get(plain) for s in settings)
+
+    return [key for key in keys if not repeats(key)]
 
 
 def value_text(value: Any) -> str:
@@ -68,7 +76,7 @@ def seed_labels(cells: List[Cell]) -> Tuple[Dict[str, str], List[str]]:
     unrecorded = any(s is None for s in by_seed.values())
     if len(recorded) + unrecorded < 2:
         return {seed: "" for seed in seeds}, []
-    keys = differing_keys(recorded.values())
+    keys = shown_keys(differing_keys(recorded.values()), list(recorded.values()))
     labels = {}
     for seed, settings in by_seed.items():
         if settings is None:
