@@ -9,7 +9,7 @@ import os
 import pytest
 import yaml
 
-from result_trees import b2n, entry, kinds
+from result_trees import b2n, entry, fewshot, kinds
 from toolkit import results
 from toolkit.results.cli import main
 
@@ -128,3 +128,16 @@ def test_point_labels_read_back(point, values):
     from toolkit.results.ablation import point_values
 
     assert point_values(point) == values
+
+
+def test_few_shot_grid_folders_read_back_as_points(tmp_path):
+    for lr, bonus in (("0.1", 0.0), ("0.2", 5.0)):
+        for shots in (1, 4):
+            for seed in (1, 2):
+                fewshot(tmp_path, "dtd", "CoOp", f"vit_b16@OPTIM.LR={lr}", shots, seed, 40 + 5 * shots + bonus + seed)
+    report = results.collect(str(tmp_path), protocols=["fewshot"])
+    assert entry(report, "fewshot", "CoOp/vit_b16 nctx16_cscFalse_ctpend [OPTIM.LR=0.2]", "dtd", "4 shots").mean == 66.5
+    table = results.report_text(report).split("ablation of CoOp/vit_b16 nctx16_cscFalse_ctpend")[1]
+    rows = [line.split() for line in table.splitlines()[3:5]]
+    assert rows == [["0.1", "46.50", "±", "0.50", "61.50", "±", "0.50", "2", "1"],
+                    ["0.2", "51.50", "±", "0.50", "66.50", "±", "0.50", "2", "1", "best"]]

@@ -105,7 +105,8 @@ def test_a_sweep_without_grid_keeps_the_scripts_folders_and_refuses_another_cfg(
 
 @pytest.mark.parametrize("argv, message", [
     (["fewshot", "--methods", "CoOp", "--shots", "1", "4", "--opts", "DATASET.NUM_SHOTS", "2"],
-     "--opts sets DATASET.NUM_SHOTS, which the fewshot protocol sets for CoOp itself; use --shots"),
+     "--opts sets DATASET.NUM_SHOTS, which the fewshot protocol sets for CoOp itself; the shots are the fewshot "
+     "protocol's argument (the sweep's --shots"),
     (["fewshot", "--methods", "CoOp", "--shots", "0"], "0 shots: a few-shot run needs 1 or more images per class"),
     (["fewshot", "--methods", "CoOp", "--shots", "-1"], "-1 shots: a few-shot run needs 1 or more images per class"),
     (["base2new", "--methods", "CoOp", "--shots", "4"], "--shots is for the fewshot protocol; base2new runs on"),
@@ -133,11 +134,14 @@ def test_a_mistyped_config_key_is_found_before_the_sweep_starts(tmp_path, capsys
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["fewshot", "--trainer", "CoOp", "--dataset", "eurosat", "--shots", "0"], "0 shots"),
-    (["base2new_train", "--trainer", "CoOp", "--dataset", "eurosat", "--seed", "-1"], "seed -1 is negative"),
+@pytest.mark.parametrize("args, opts, message", [
+    (["fewshot", "--trainer", "CoOp", "--dataset", "eurosat", "--shots", "0"], "", "0 shots"),
+    (["fewshot", "--trainer", "CoOp", "--dataset", "eurosat", "--shots", "4"], "DATASET.NUM_SHOTS 2",
+     "OPTS sets DATASET.NUM_SHOTS, which the fewshot protocol sets for CoOp itself"),
+    (["base2new_train", "--trainer", "CoOp", "--dataset", "eurosat", "--seed", "-1"], "", "seed -1 is negative"),
 ])
-def test_the_scripts_refuse_the_same(tmp_path, capsys, args, message):
+def test_the_scripts_refuse_the_same(tmp_path, capsys, monkeypatch, args, opts, message):
+    monkeypatch.setenv("OPTS", opts)
     assert protocols_main(args + ["--root", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "out").exists()
 

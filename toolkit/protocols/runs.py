@@ -86,6 +86,27 @@ def protocol_keys(run: Run) -> List[str]:
     return [key for key in run.args if CONFIG_KEY.fullmatch(key)]
 
 
+# Why a key the protocol sets cannot be overridden, and what to use instead.
+PROTOCOL_KEY_HINTS = {
+    "DATASET.NUM_SHOTS": "the shots are the fewshot protocol's argument (the sweep's --shots, the scripts' SHOTS); "
+                         "base-to-new and cross-dataset train on 16 shots, as the papers do",
+    "DATASET.SUBSAMPLE_CLASSES": "base-to-new trains on the base classes and evaluates the new ones",
+}
+
+
+def check_protocol_keys(given: Mapping[str, str], runs: Sequence[Run]) -> None:
+    """A ValueError when an override (``given``: key -> where it was given, e.g. ``--opts``)
+    sets a key that a run's protocol sets itself: the run's folder would name another value."""
+    for run in runs:
+        for key in protocol_keys(run):
+            if key in given:
+                params = ", ".join(defaults(run.trainer).params)
+                hint = PROTOCOL_KEY_HINTS.get(key, "it is the method's protocol setting and its run folders name it"
+                                              + (f" (its script arguments go in --param: {params})" if params else ""))
+                raise ValueError(f"{given[key]} sets {key}, which the {run.protocol} protocol sets for {run.trainer} "
+                                 f"itself; {hint}")
+
+
 def need_file(path: str, what: str) -> str:
     """``path`` if it exists, else a ValueError naming the files that do."""
     if not os.path.isfile(path):

@@ -12,16 +12,11 @@ from typing import List, Sequence, Tuple
 
 from runtime.records import CONFIG_RECORD, RESULT_NEUTRAL, settings_differences
 
-from toolkit.protocols import Run, defaults
-from toolkit.protocols.runs import CONFIG_KEY, Point, protocol_keys
+from toolkit.protocols import Run
+from toolkit.protocols.runs import CONFIG_KEY, Point, check_protocol_keys
 
 GRID_VALUE = re.compile(r"[A-Za-z0-9_.+\-:]+")  # a value names folders: no '/', ',', '=', '@' or spaces
 Grid = List[Tuple[str, List[str]]]
-# Why a key the protocol sets cannot be overridden, and what to use instead.
-PROTOCOL_KEY_HINTS = {
-    "DATASET.NUM_SHOTS": "use --shots for fewshot; base-to-new and cross-dataset train on 16 shots, as the papers do",
-    "DATASET.SUBSAMPLE_CLASSES": "base-to-new trains on the base classes and evaluates the new ones",
-}
 
 
 def parse_grid(items: Sequence[str]) -> Grid:
@@ -58,14 +53,7 @@ def check_overrides(opts: Sequence[str], grid: Grid, runs: Sequence[Run]) -> Non
         if key in given:
             raise ValueError(f"{key} is set both by --opts and by --grid; give it in one of them")
         given[key] = "--grid"
-    for run in runs:
-        for key in protocol_keys(run):
-            if key in given:
-                params = ", ".join(defaults(run.trainer).params)
-                hint = PROTOCOL_KEY_HINTS.get(key, "it is the method's protocol setting and its run folders name it"
-                                              + (f" (its script arguments go in --param: {params})" if params else ""))
-                raise ValueError(f"{given[key]} sets {key}, which the {run.protocol} protocol sets for {run.trainer} "
-                                 f"itself; {hint}")
+    check_protocol_keys(given, runs)
 
 
 def planned_config(run: Run, root: str, opts: Sequence[str], base):
