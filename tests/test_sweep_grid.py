@@ -17,7 +17,7 @@ from runtime.cli import build_parser as train_parser
 from runtime.cli import setup_cfg
 from toolkit.protocols.__main__ import main as protocols_main
 from toolkit.sweep import cli, executors
-from toolkit.sweep.schedule import Entry, Scheduler, table
+from toolkit.sweep.schedule import Scheduler, table
 
 GRID = ["--grid", "OPTIM.LR=0.001,0.002", "--grid", "OPTIM.MAX_EPOCH=1,2"]
 

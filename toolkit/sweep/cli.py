@@ -18,8 +18,9 @@ folders only: stop it at any time and rerun the same command to continue.
 of its own (``<cfg>@KEY=V,...``); ``toolkit.results`` prints their ablation table. Before anything
 runs, a sweep refuses in one line: overrides that contradict the protocol (``DATASET.NUM_SHOTS``:
 use ``--shots``) or each other, ``--shots`` outside fewshot, shots below 1, negative seeds, a
-mistyped config key, and run folders holding runs made with other settings than asked for now
-(other --opts, --cfg, --param or grid values: use another --output, or --force).
+mistyped config key, SLURM jobs the partition's nodes cannot run, and run folders holding runs
+made with other settings than asked for now (other --opts or an edited config: use another
+--output, or --force; another --cfg, --param or grid point has folders of its own).
 Exit status: 0 all finished, 1 some failed, 2 bad input, 75 stopped (rerun to continue).
 """
 import argparse
@@ -34,7 +35,7 @@ from typing import List, Optional, Sequence
 
 from runtime.status import BAD_INPUT, FAILED, INTERRUPTED, OK
 
-from toolkit.protocols import PROTOCOLS, expand
+from toolkit.protocols import PROTOCOLS, Run, expand
 from toolkit.protocols.__main__ import parse_params
 from toolkit.protocols.runs import prepare
 
@@ -114,7 +115,7 @@ def summary(entries: Sequence[Entry], args: argparse.Namespace, argv: Sequence[s
     return FAILED
 
 
-def planned_runs(args: argparse.Namespace) -> List:
+def planned_runs(args: argparse.Namespace) -> List[Run]:
     """Every run of the sweep (each grid point's), checked before anything runs (ValueError: one line)."""
     if args.shots is not None and args.protocol != "fewshot":
         raise ValueError(f"--shots is for the fewshot protocol; {args.protocol} runs on the shots its papers use "
@@ -148,10 +149,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
     os.chdir(REPO)  # the runs' commands and folders are the scripts', relative to the repository
     try:
-        runs = planned_runs(args)
         sbatch = parse_params(args.sbatch)
         if args.cluster == "slurm":
             check_partition(args.partition, args.gpus, args.cpus)
+        runs = planned_runs(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return BAD_INPUT
