@@ -74,8 +74,12 @@ def sweep(tmp_path, monkeypatch, defaults, *extra):
 
 
 def test_a_2x2_grid_makes_4_folders_per_seed_and_an_ablation_table_of_4_rows(tmp_path, monkeypatch, defaults, capfd):
+    import signal
+
+    handlers = [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)]
     status, executor = sweep(tmp_path, monkeypatch, defaults, *GRID)
     assert status == 0 and len(executor.done) == 16
+    assert [signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)] == handlers  # none left behind
     for seed in (1, 2):
         trained = {os.path.relpath(f, tmp_path / "out") for f in executor.done if "train_base" in f and f.endswith(f"seed{seed}")}
         assert trained == {f"base2new/train_base/eurosat/shots_16/CoOp/vit_b16_ctxv1@OPTIM.LR={lr},OPTIM.MAX_EPOCH={e}/seed{seed}"
@@ -170,12 +174,14 @@ def test_jobs_stopped_by_ctrl_c_are_interrupted_and_their_rerun_keeps_opts_and_o
     from toolkit.protocols import expand
 
     opts = ["OPTIM.MAX_EPOCH", "3"]
-    runs = expand("base2new", ["CoOp"], ["eurosat"], [1], str(tmp_path / "out"), opts=opts)
-    scheduler = Scheduler(runs[:1], StoppedExecutor(), str(tmp_path), opts, {}, poll_s=0)
+    runs = expand("base2new", ["CoOp"], ["eurosat"], [1, 2], str(tmp_path / "out"), opts=opts)
+    scheduler = Scheduler(runs[:2], StoppedExecutor(), str(tmp_path), opts, {}, poll_s=0)
     scheduler.submit()
     scheduler.update()
+    os.makedirs(runs[1].output)  # seed 2 finished just before the stop; its controller's answer is lost
+    open(os.path.join(runs[1].output, "finished.json"), "w").close()
     scheduler.stop(wait_s=5)
-    assert [e.state for e in scheduler.entries] == ["interrupted"]
+    assert [e.state for e in scheduler.entries] == ["interrupted", "finished"]
     assert "lost sys.stderr" not in "\n".join(table(scheduler.entries))
     args = cli.build_parser().parse_args(["base2new", "--methods", "CoOp", "--datasets", "eurosat", "--root", "/data",
                                           "--output", str(tmp_path / "out"), "--opts", *opts])
@@ -184,6 +190,20 @@ def test_jobs_stopped_by_ctrl_c_are_interrupted_and_their_rerun_keeps_opts_and_o
     assert "interrupted: base2new train CoOp eurosat seed1: stopped; resumes on rerun" in out
     assert (f"rerun: python -m toolkit.sweep base2new --methods CoOp --datasets eurosat --seeds 1 --root /data "
             f"--output {tmp_path / 'out'} --opts OPTIM.MAX_EPOCH 3") in out
+
+
+def test_local_jobs_leave_ctrl_c_to_the_sweep():
+    """Ctrl-C reaches every process of the terminal's group: the jobs ignore it, and the sweep
+    stops them with SIGTERM (a checkpoint each) instead of submitit's controller dying."""
+    import signal
+    import sys
+
+    show = [sys.executable, "-c", "import signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"]
+    before = signal.getsignal(signal.SIGINT)
+    with executors.sigint_ignored():
+        inside = subprocess.run(show, capture_output=True, text=True).stdout.strip()
+    assert inside == "True" and signal.getsignal(signal.SIGINT) is before
+    assert subprocess.run(show, capture_output=True, text=True).stdout.strip() == "False"
 
 
 def test_a_grid_jobs_rerun_names_its_point(tmp_path):

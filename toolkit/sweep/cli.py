@@ -186,9 +186,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("stopped; rerun the same command to continue", flush=True)
         os._exit(INTERRUPTED)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    scheduler.run()
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        scheduler.run()
+    finally:  # a caller (a test, a notebook) gets its own handlers back
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     status = summary(scheduler.entries, args, argv, started)
     run_results(args)
     return status

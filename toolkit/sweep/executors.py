@@ -5,13 +5,15 @@ concurrency cap, requeued on preemption or time limit).
 An executor answers four questions for the scheduler: how many jobs it takes now, submit these,
 is this one done (and with which status) or still queued / running, and stop them all.
 """
+import contextlib
 import os
 import signal
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import submitit
 
@@ -42,6 +44,22 @@ def outcome(job: submitit.Job) -> Tuple[int, str]:
         return FAILED, str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
 
 
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Processes started inside ignore SIGINT (an ignored signal stays ignored across exec, and
+    Python then installs no KeyboardInterrupt): Ctrl-C in the terminal reaches the sweep alone,
+    which stops its jobs with SIGTERM (they save a checkpoint), instead of submitit's controller
+    dying with a traceback and the jobs' results lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class LocalExecutor:
     """Jobs as subprocesses of this machine (submitit's LocalExecutor), one per slot."""
 
@@ -66,7 +84,8 @@ class LocalExecutor:
             gpu = self.slots[slot]
             self.executor.update_parameters(timeout_min=FOREVER_MIN, gpus_per_node=1 if gpu else 0,
                                             visible_gpus=[int(gpu)] if gpu else [])
-            job = self.executor.submit(TrainJob(), folder, list(command), env)
+            with sigint_ignored():
+                job = self.executor.submit(TrainJob(), folder, list(command), env)
             self.busy[slot] = job
             jobs.append(job)
         return jobs

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Dict, List, Optional, Sequence, TextIO
 
 from runtime.records import is_finished
-from runtime.status import BAD_INPUT, BUSY, INTERRUPTED, OK
+from runtime.status import BAD_INPUT, BUSY, INTERRUPTED
 
 from toolkit.protocols import Run
 
@@ -106,11 +106,11 @@ class Scheduler:
             state, status, why = states[entry.job.job_id]
             if state == "done":
                 entry.status = status
-                if status == OK and is_finished(entry.run.output):
-                    entry.state, entry.detail = "finished", ""
-                elif status == BUSY:  # another sweep or script runs it: wait for it, try again later
+                if status == BUSY:  # another sweep or script runs it: wait for it, try again later
                     entry.state, entry.detail = "busy", "another run holds the folder; waiting"
                     entry.retry_at = time.time() + BUSY_RETRY_S
+                elif is_finished(entry.run.output):  # whatever the job's controller said last
+                    entry.state, entry.detail = "finished", ""
                 elif self.stopping:  # stopped by us (Ctrl-C, SIGTERM): whatever the job's last words were
                     entry.state, entry.detail = "interrupted", "stopped; resumes on rerun"
                 else:
