@@ -95,6 +95,10 @@ def setup_cfg(args: argparse.Namespace, defaults=None):
             raise ValueError(f"Config file {path} is not valid YAML{where} ({problem}); fix it there") from None
     reset_cfg(cfg, args)
     merge_from_list(cfg, args.opts or [])
+    from trainers.open_clip_weights import input_settings
+
+    for change in input_settings(cfg):  # an open_clip model's own preprocessing
+        print(f"Note: {change} (the backbone's preprocessing)")
     cfg.freeze()
     return cfg
 

@@ -39,7 +39,7 @@ def package_versions() -> Dict[str, Optional[str]]:
     from importlib import metadata
 
     versions = {}
-    for name in ("torch", "torchvision", "clip-openai", "yacs", "numpy", "Pillow"):
+    for name in ("torch", "torchvision", "clip-openai", "open_clip_torch", "timm", "yacs", "numpy", "Pillow"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -151,7 +151,10 @@ def write_run_record(cfg, output_dir: str, engine: str, clip_checkpoint: Optiona
     """Write ``config.yaml`` and ``environment.json`` (with ``mode`` and ``data_warnings``) into
     ``output_dir``; on a resume keep both and append this call's environment to ``resumed``."""
     os.makedirs(output_dir, exist_ok=True)
-    record = {**environment_record(engine, clip_checkpoint), "mode": mode, "data_warnings": list(data_warnings)}
+    from trainers.open_clip_weights import backbone_record
+
+    record = {**environment_record(engine, clip_checkpoint), "backbone": backbone_record(cfg), "mode": mode,
+              "data_warnings": list(data_warnings)}
     previous = read_environment(output_dir) if resumed else {}
     if previous:
         previous.setdefault("resumed", []).append(record)

@@ -77,7 +77,16 @@ def read_clip_state_dict(path: str) -> dict:
 
 
 def load_clip_to_cpu(cfg) -> CLIP:
-    """Build CLIP on the CPU in fp16, as ``clip.build_model`` does for the released weights."""
+    """Build CLIP on the CPU in fp16, as ``clip.build_model`` does for the released weights.
+
+    open_clip backbones (``MODEL.BACKBONE.PRETRAINED``, ``hf-hub:`` ids, names only open_clip
+    knows) load through ``trainers/open_clip_backbone.py``, behind an adapter with CLIP's interface.
+    """
+    from .open_clip_backbone import load_open_clip
+    from .open_clip_weights import uses_open_clip
+
+    if uses_open_clip(cfg):
+        return load_open_clip(cfg)
     return clip.build_model(read_clip_state_dict(clip_checkpoint_path(cfg)))
 
 
@@ -142,6 +151,25 @@ class TextEncoder(nn.Module):
 tokenizer = SimpleTokenizer()
 
 
+def tokenize(clip_model: nn.Module, texts, for_prompt: bool = False) -> torch.Tensor:
+    """Token ids [N, context length] from the model's own tokenizer (``clip.tokenize`` for OpenAI's);
+    ``for_prompt``: laid out for a learned prompt, a start token at position 0 (open_clip_backbone)."""
+    own = getattr(clip_model, "tokenize", None)
+    return own(texts, for_prompt) if own is not None else clip.tokenize(texts)
+
+
+def count_tokens(clip_model: nn.Module, text: str) -> int:
+    """Tokens ``text`` takes inside a prompt, by the model's own tokenizer."""
+    own = getattr(clip_model, "count_tokens", None)
+    return own(text) if own is not None else len(tokenizer.encode(text))
+
+
+def text_encoder(clip_model: nn.Module) -> TextEncoder:
+    """The text encoder for ``clip_model``: ``TextEncoder``, or the one an open_clip tower that is
+    not CLIP-style asks for (``text_encoder_class``)."""
+    return getattr(clip_model, "text_encoder_class", TextEncoder)(clip_model)
+
+
 class PromptedCLIP(nn.Module):
     """CLIP's frozen image tower and text encoder around a method's prompt learner, under the
     reference's attribute names (``prompt_learner``, ``image_encoder``, ``text_encoder``,
@@ -152,7 +180,7 @@ class PromptedCLIP(nn.Module):
         self.prompt_learner = prompt_learner
         self.tokenized_prompts = prompt_learner.tokenized_prompts
         self.image_encoder = clip_model.visual
-        self.text_encoder = TextEncoder(clip_model)
+        self.text_encoder = text_encoder(clip_model)
         self.logit_scale = clip_model.logit_scale
         self.dtype = clip_model.dtype
 
@@ -183,14 +211,14 @@ def encode_class_prompts(clip_model: CLIP, classnames: Sequence[str], templates:
     1000-class, many-template ensemble fits in memory. With ``unit_per_template`` False the raw
     features are averaged and normalised once (PromptSRC's ensemble).
     """
-    text_encoder = TextEncoder(clip_model)
+    encoder = text_encoder(clip_model)
     device = clip_model.positional_embedding.device
     names = readable_classnames(classnames)
     mean = 0
     for template in templates:
-        tokens = clip.tokenize([template.format(name) for name in names]).to(device)
+        tokens = tokenize(clip_model, [template.format(name) for name in names]).to(device)
         features = torch.cat([
-            text_encoder(clip_model.token_embedding(chunk).type(clip_model.dtype), chunk)
+            encoder(clip_model.token_embedding(chunk).type(clip_model.dtype), chunk)
             for chunk in tokens.split(chunk_size)
         ])
         mean = mean + (features / features.norm(dim=-1, keepdim=True) if unit_per_template else features)

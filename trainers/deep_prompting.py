@@ -26,7 +26,7 @@ from typing import Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .backbone import CLIP, BlockHook, TextEncoder, clip
+from .backbone import CLIP, BlockHook, TextEncoder, tokenize
 from .prompting import PromptTrainer, class_prompts
 
 MAX_INIT_TOKENS = 4  # the references initialise from CTX_INIT only when N_CTX <= 4
@@ -207,7 +207,7 @@ def leading_words_context(clip_model: CLIP, ctx_init: str, n_ctx: int) -> Tuple[
         raise ValueError(f"the number of text context tokens must be >= 1, got {n_ctx}")
     if ctx_init and n_ctx <= MAX_INIT_TOKENS:
         text = ctx_init.replace("_", " ")
-        tokens = clip.tokenize(text)
+        tokens = tokenize(clip_model, text, for_prompt=True)
         n_tokens = int(tokens.argmax(dim=-1)) - 1  # between SOS and EOT
         if n_ctx > n_tokens:
             raise ValueError(f'CTX_INIT "{text}" has {n_tokens} tokens, fewer than the {n_ctx} context tokens asked for')

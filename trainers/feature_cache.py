@@ -12,7 +12,8 @@ and the features are read from disk afterwards.
   any subclass of an opted-in trainer that does so.
 - Key: a checksum of the image tower's weights, their dtype and the trainer's precision, the
   device type, the dataset and split, the image list (each path with its size and modification
-  time), the test transform and the batch size. A change to any part is another key, hence
+  time), the test transform, the batch size, and ``feature_kind`` for a trainer that stores other
+  features than the unit-norm ones (LinearProbeCLIP: the raw tower output). A change to any part is another key, hence
   another file: nothing stale is ever read. Features are computed batch by batch as the
   uncached evaluation does, so logits with and without the cache are the same (bitwise on the
   CPU in fp32).
@@ -40,6 +41,8 @@ from typing import Dict, Iterator, List, Optional
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, SequentialSampler
+
+from .open_clip_weights import backbone_identity
 
 ENV_DIR = "PLPP_FEATURE_CACHE_DIR"
 FORMAT_VERSION = 1
@@ -84,7 +87,11 @@ def feature_key(trainer, loader: DataLoader, split: str) -> Dict[str, object]:
     if getattr(trainer, "_image_tower_checksum", None) is None:  # frozen: computed once per run
         trainer._image_tower_checksum = weights_checksum(trainer.image_tower())
     dtype = next(trainer.image_tower().parameters()).dtype
+    kind = getattr(trainer, "feature_kind", "")  # a trainer storing other features than unit-norm ones names them
+    identity = backbone_identity(trainer.cfg)  # open_clip: model name and tag; OpenAI's keys are unchanged
     return {
+        **({"features": kind} if kind else {}),
+        **({"backbone": identity} if identity else {}),
         "version": FORMAT_VERSION,
         "weights": trainer._image_tower_checksum,
         "precision": f"{getattr(trainer, 'precision', '')}/{dtype}",

@@ -23,8 +23,9 @@ from dassl.metrics import compute_accuracy
 from dassl.optim import build_lr_scheduler, build_optimizer
 from dassl.utils import load_checkpoint, load_pretrained_weights
 
-from .backbone import CLIP, clip, load_clip_to_cpu, readable_classnames, tokenizer
+from .backbone import CLIP, count_tokens, load_clip_to_cpu, readable_classnames, tokenize
 from .feature_cache import cached_image_features
+from .open_clip_backbone import prepare_backbone
 
 PRECISIONS = ("fp16", "fp32", "amp", "bf16")
 
@@ -68,7 +69,7 @@ def initial_context(clip_model: CLIP, ctx_init: str, n_ctx: int, leading_shape: 
         ctx_init = ctx_init.replace("_", " ")
         n_ctx = len(ctx_init.split(" "))
         with torch.no_grad():
-            embedding = clip_model.token_embedding(clip.tokenize(ctx_init)).type(clip_model.dtype)
+            embedding = clip_model.token_embedding(tokenize(clip_model, ctx_init, for_prompt=True)).type(clip_model.dtype)
         return embedding[0, 1 : 1 + n_ctx, :], ctx_init
     width = clip_model.ln_final.weight.shape[0]
     ctx_vectors = torch.empty(*leading_shape, n_ctx, width, dtype=clip_model.dtype)
@@ -85,10 +86,10 @@ class ClassPrompts(NamedTuple):
 def class_prompts(clip_model: CLIP, prompt_prefix: str, classnames: Sequence[str]) -> ClassPrompts:
     """The prompt "<prompt_prefix> <class name>." of every class, tokenised and embedded."""
     names = readable_classnames(classnames)
-    tokens = clip.tokenize([f"{prompt_prefix} {name}." for name in names])
+    tokens = tokenize(clip_model, [f"{prompt_prefix} {name}." for name in names], for_prompt=True)
     with torch.no_grad():
         embedding = clip_model.token_embedding(tokens).type(clip_model.dtype)
-    return ClassPrompts(tokens, embedding, [len(tokenizer.encode(name)) for name in names])
+    return ClassPrompts(tokens, embedding, [count_tokens(clip_model, name) for name in names])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,6 +174,7 @@ class PromptTrainer(TrainerX):
 
         print(f"Loading CLIP (backbone: {cfg.MODEL.BACKBONE.NAME})")
         clip_model = load_clip_to_cpu(cfg)
+        prepare_backbone(self, clip_model)  # open_clip: refuse towers the method cannot use; fp16 weights
         if self.precision != "fp16":
             clip_model.float()  # the released weights are fp16
         resolution = clip_model.visual.input_resolution

@@ -51,7 +51,9 @@ class ZeroshotCLIP(TrainerX):
         return image_features / image_features.norm(dim=-1, keepdim=True)
 
     def logits_from_features(self, features):
-        return self.clip_model.logit_scale.exp() * features @ self.text_features.t()
+        logits = self.clip_model.logit_scale.exp() * features @ self.text_features.t()
+        bias = getattr(self.clip_model, "logit_bias", None)  # SigLIP's (open_clip); OpenAI's CLIP has none
+        return logits if bias is None else logits + bias
 
     def model_inference(self, image):
         return self.logits_from_features(self.encode_images(image))

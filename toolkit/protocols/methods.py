@@ -36,6 +36,8 @@ class MethodDefaults:
     scripts: str = ""  # scripts/<folder>/ holding the method's protocol scripts
     script_suffix: str = ""  # after the step in the scripts' names, as the reference names them ("_maple")
     seeds_inside: bool = False  # its base-to-new scripts take DATASET [PARAMS] and loop over the seeds
+    protocols: Tuple[str, ...] = ("base2new", "fewshot", "xd", "dg")  # the protocols the method can run
+    refusal: str = ""  # why it cannot run the others (one line)
 
     def config_dir(self, trainer: str) -> str:
         return self.configs or trainer
@@ -71,6 +73,12 @@ PROMPTSRC = MethodDefaults(base2new="vit_b16_c2_ep20_batch4_4+4ctx", base2new_im
                            prompt_node="PROMPTSRC",
                            fewshot_opts={d: _GPA_45_5 for d in ("stanford_cars", "oxford_flowers", "fgvc_aircraft", "dtd", "eurosat")})
 
+# Linear-probe CLIP (CoOp's lpclip): few-shot only, one config for every shot count, no prompt.
+LINEAR_PROBE = MethodDefaults(fewshot=_fixed("vit_b16"), fewshot_prompt=None, prompt_node="LINEAR_PROBE",
+                              scripts="scripts/linear_probe", protocols=("fewshot",),
+                              refusal="a linear probe has one weight vector per training class, so it cannot "
+                                      "classify new classes or another dataset's")
+
 METHODS: Dict[str, MethodDefaults] = {
     "CoOp": MethodDefaults(scripts="scripts/coop"),
     "PLPP": MethodDefaults(scripts="scripts/plpp"),
@@ -83,6 +91,7 @@ METHODS: Dict[str, MethodDefaults] = {
     "IVLP": IVLP,
     "PromptSRC": PROMPTSRC,
     "PromptSRC_PLPP": PROMPTSRC,
+    "LinearProbeCLIP": LINEAR_PROBE,
 }
 ZERO_SHOT = ("ZeroshotCLIP", "ZeroshotCLIP2")  # zero-shot CLIP reads CoOp's backbone configs
 

@@ -281,6 +281,9 @@ def expand(protocol: str, trainers: Sequence[str], datasets: Sequence[str], seed
                 trainer in ZERO_SHOT and protocol not in ("zeroshot", "base2new")):
             raise ValueError(f"{trainer} has no {protocol} runs; zero-shot trainers ({', '.join(ZERO_SHOT)}) "
                              f"go with the zeroshot and base2new protocols only")
+        row = defaults(trainer)
+        if trainer not in ZERO_SHOT and protocol not in row.protocols:
+            raise ValueError(f"{trainer} has no {protocol} runs: {row.refusal}; it runs {', '.join(row.protocols)} only")
         trainer_params = {k: v for k, v in params.items() if k in defaults(trainer).params}
         for dataset in datasets:
             if protocol == "zeroshot":

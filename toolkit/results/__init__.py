@@ -2,7 +2,8 @@
 
 One module per step: ``logs`` (one run's result, from our logs and the reference repositories'),
 ``discover`` (the output layouts), ``aggregate`` (seeds into means, HM, averages, differences),
-``checks`` (warnings), ``report`` (all of it in one pass), ``tables`` and ``render`` (text,
+``checks`` (warnings), ``paper`` and ``reproduction`` (ours beside the published numbers of
+``toolkit.published``, and what did not reproduce), ``report`` (all of it in one pass), ``tables`` and ``render`` (text,
 Markdown, LaTeX), ``files`` (CSV, JSON), ``plots`` (PNG) and ``cli``.
 """
 from .cli import main

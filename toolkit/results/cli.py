@@ -23,6 +23,10 @@ Per protocol and method (trainer + config) it prints mean ± std over seeds (pop
 Zero-shot CLIP (``ZeroshotCLIP/<cfg>/<dataset>``, ``.../<cfg>/zeroshot``) shows as a one-run row.
 A folder with several logs (a resumed run adds ``log.txt-<time>``) counts the newest with a result.
 ``--baseline`` adds, per other method, the differences on the datasets both have.
+Where a method, config and dataset have a published number (``toolkit.published``), a
+"published vs ours" table puts ours (mean ± std, n) beside it with the difference, marks what does
+not reproduce (|Δ| > max(2·std, 1 point)) and a reproduction report lists those, worst first
+(``--no-published`` leaves both out).
 It warns about missing seeds, unfinished runs, logs without a result and collapsed seeds, and
 writes ``results.md``, ``results.tex``, ``results.csv``, ``results.json`` and PNG plots to
 ``--out`` (default ``ROOT/results``). Seeds trained with different settings (their
@@ -66,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", help="folder for results.md/.csv/.json and the plots (default: ROOT/results)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument(
+        "--no-published", action="store_true", help="leave out the published numbers beside ours and the reproduction report"
+    )
     return parser
 
 
@@ -80,7 +87,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not osp.isdir(args.root):
         print(f"error: {args.root} is not a folder; give the scripts' output folder (default: output)", file=sys.stderr)
         return 2
-    report = collect(args.root, protocols, split_list(args.trainer), split_list(args.cfg), args.baseline, args.metric)
+    report = collect(
+        args.root, protocols, split_list(args.trainer), split_list(args.cfg), args.baseline, args.metric,
+        compare_published=not args.no_published,
+    )
     if not report.cells:
         layouts = "; ".join(LAYOUTS)
         print(

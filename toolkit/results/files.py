@@ -7,11 +7,13 @@ import os
 import os.path as osp
 from datetime import datetime
 from collections import defaultdict
+from functools import partial
 from typing import Dict, List, Optional, Set, Tuple
 
 from .ablation import ABLATION_PLOT, ablations, plot_ablation
 from .aggregate import Comparison, Entry, entry_order
 from .discover import seed_order
+from .paper import lookup, worst_first
 from .plots import PLOT_FILES, plot_base2new, plot_fewshot
 from .protocols import PROTOCOLS
 from .render import report_latex, report_markdown
@@ -62,13 +64,21 @@ def write_csv(report: Report, path: str) -> None:
     seeds = sorted({s for e in report.entries for s in e.summary.values}, key=seed_order)
     fields = ["protocol", "method", "trainer", "cfg", "variant", "point", "dataset", "metric", "shots", "mean", "std", "n"]
     index = settings_index(report)
+    paper = lookup(report.paper)
+    paper_fields = ["published", "difference", "reproduces", "published_source"] if report.compare_published else []
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(fields + [f"seed{s}" if s.isdigit() else s for s in seeds] + ["averaged_over", "settings"])
+        writer.writerow(fields + [f"seed{s}" if s.isdigit() else s for s in seeds] + ["averaged_over", "settings"]
+                        + paper_fields)
         for e in sorted(report.entries, key=lambda e: (e.protocol, entry_order(e))):
             record = entry_record(e, index)
-            writer.writerow([record[k] for k in fields] + [e.summary.values.get(s, "") for s in seeds]
-                            + [" ".join(e.summary.over), " ".join(record["settings"])])
+            cell = paper.get((e.protocol, e.method, e.dataset, e.column))
+            published = [cell.published, round(cell.difference, 4), cell.reproduces, cell.table.describe()] if cell else [
+                ""] * len(paper_fields)
+            writer.writerow(
+                [record[k] for k in fields] + [e.summary.values.get(s, "") for s in seeds]
+                + [" ".join(e.summary.over), " ".join(record["settings"])] + published[: len(paper_fields)]
+            )
 
 
 def run_records(report: Report) -> List[dict]:
@@ -143,6 +153,8 @@ def write_json(report: Report, path: str) -> None:
         "comparisons": [comparison_record(c) for c in report.comparisons],
         "host_comparisons": [comparison_record(c) for c in report.hosts],
         "runs": run_records(report),
+        "published": [c.record() for c in report.paper],
+        "reproduction_report": [c.record() for c in worst_first(report.paper)],
         "warnings": [{"kind": n.kind, "message": n.message} for n in report.notes],
         "files": report.files,
     }
@@ -156,7 +168,7 @@ def write_outputs(report: Report, out_dir: str, plots: bool = True) -> List[str]
     os.makedirs(out_dir, exist_ok=True)
     drawn = []
     if plots:
-        for name, draw in zip(PLOT_FILES, (plot_fewshot, plot_base2new)):
+        for name, draw in zip(PLOT_FILES, (partial(plot_fewshot, published=report.paper), plot_base2new)):
             path = osp.join(out_dir, name)
             if draw(report.entries, path, report.metric):
                 drawn.append(path)

@@ -1,14 +1,15 @@
-"""PNG plots: few-shot curves and base-to-new bars, one colour per method in every panel, the
-methods in the tables' order.
+"""PNG plots: few-shot curves (with the published points beside ours) and base-to-new bars, one
+colour per method in every panel, the methods in the tables' order.
 
 matplotlib is imported only when a plot is drawn, and through a bare ``Figure`` (Agg), so the
 results command leaves pyplot's state and the caller's backend alone.
 """
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 from .aggregate import Entry, method_rank
 from .discover import Method
+from .paper import PaperCell
 from .protocols import AVERAGE, dataset_order, dataset_title
 
 PLOT_FILES = ("fewshot_curves.png", "base2new_bars.png")
@@ -47,14 +48,24 @@ def save_with_legend(fig, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
-def plot_fewshot(entries: List[Entry], path: str, metric: str) -> bool:
+def plot_fewshot(entries: List[Entry], path: str, metric: str, published: Sequence[PaperCell] = ()) -> bool:
+    """Save ``fewshot_figure`` to ``path``; False (no file) without few-shot results."""
+    fig = fewshot_figure(entries, metric, published)
+    if fig is None:
+        return False
+    save_with_legend(fig, path)
+    return True
+
+
+def fewshot_figure(entries: List[Entry], metric: str, published: Sequence[PaperCell] = ()):
     """Accuracy vs shots, one line per method (zero-shot CLIP dashed), one panel per dataset and
-    one for the average. Returns False (no file) without few-shot results."""
+    one for the average; a method's published points (``toolkit.published``) beside its curve as
+    crosses on a dotted line of its colour. None without few-shot results."""
     from matplotlib.figure import Figure
 
     curves = [e for e in entries if e.protocol == "fewshot"]
     if not any(e.shots for e in curves):
-        return False
+        return None
     methods = sorted({e.method for e in curves}, key=method_rank)
     colours = method_colours(methods)
     panels = plotted_datasets(curves)
@@ -80,13 +91,16 @@ def plot_fewshot(entries: List[Entry], path: str, metric: str) -> bool:
                     color=colours[method],
                     label=method.label,
                 )
+            paper = sorted((int(c.column.split()[0]), c.published) for c in published
+                           if c.protocol == "fewshot" and c.method == method and c.dataset == dataset)
+            if paper:
+                ax.plot(*zip(*paper), marker="x", linestyle=":", color=colours[method], label=f"{method.label} (published)")
         ax.set_xscale("log", base=2)
         ax.set_xticks(shots, [str(s) for s in shots])
         ax.set(title=dataset_title(dataset), xlabel="shots per class", ylabel=f"{metric} (%)")
     for ax in list(fig.axes)[len(panels) :]:
         ax.axis("off")
-    save_with_legend(fig, path)
-    return True
+    return fig
 
 
 def plot_base2new(entries: List[Entry], path: str, metric: str) -> bool:

@@ -5,6 +5,7 @@ from typing import Callable, List
 from .ablation import ablation_tables
 from .protocols import PROTOCOLS
 from .report import Report
+from .reproduction import paper_table, reproduction_lines, reproduction_table
 from .tables import STD_NOTE, Table, protocol_tables, seed_table
 
 # What LaTeX treats as markup in the method, config and dataset names and the notes.
@@ -24,6 +25,7 @@ LATEX_ESCAPES = {
     "–": "--",
     "Δ": r"$\Delta$",
     "·": r"$\cdot$",
+    "✗": r"$\times$",
 }
 
 
@@ -67,9 +69,20 @@ def render_latex(table: Table) -> str:
 
 
 def selected_tables(report: Report) -> List[List[Table]]:
-    """The tables of each selected protocol, in the protocols' order."""
-    return [protocol_tables(report, PROTOCOLS[name]) + ablation_tables(PROTOCOLS[name], report.entries)
-            for name in report.protocols]
+    """The tables of each selected protocol, in the protocols' order, each protocol's
+    published-vs-ours table last."""
+    return [with_paper(report, protocol_tables(report, PROTOCOLS[name])
+                       + ablation_tables(PROTOCOLS[name], report.entries), name) for name in report.protocols]
+
+
+def with_paper(report: Report, tables: List[Table], protocol: str) -> List[Table]:
+    paper = paper_table(report, PROTOCOLS[protocol]) if tables else None
+    return tables + ([paper] if paper else [])
+
+
+def reproduction_tables(report: Report) -> List[Table]:
+    table = reproduction_table(report)
+    return [table] if table else []
 
 
 def report_text(report: Report) -> str:
@@ -77,6 +90,9 @@ def report_text(report: Report) -> str:
     for name, tables in zip(report.protocols, selected_tables(report)):
         if tables:
             parts.append(f"== {PROTOCOLS[name].title} ==\n\n" + "\n\n".join(render_text(t) for t in tables))
+    reproduction = reproduction_lines(report)
+    if reproduction:
+        parts.append("\n".join(reproduction))
     if report.notes:
         parts.append(f"Warnings ({len(report.notes)}):\n" + "\n".join(f"  warning: {n.message}" for n in report.notes))
     else:
@@ -94,6 +110,8 @@ def per_seed_tables(report: Report, render: Callable[[Table], str]) -> List[str]
 def report_markdown(report: Report, plots: List[str]) -> str:
     lines = [f"# Results: {report.root}", "", f"Metric: {report.metric}. {STD_NOTE}.", ""]
     lines += [render_markdown(table) + "\n" for tables in selected_tables(report) for table in tables]
+    for table in reproduction_tables(report):
+        lines += ["## Reproduction report", "", render_markdown(table) + "\n"]
     lines += ["## Warnings", ""] + ([f"- {n.message}" for n in report.notes] or ["None."]) + [""]
     lines += [f"![{osp.basename(p)}]({osp.basename(p)})\n" for p in plots]
     lines += ["## Per-seed values", ""]
@@ -105,4 +123,5 @@ def report_latex(report: Report) -> str:
     """Every table as a LaTeX float (``\\usepackage{booktabs}``), the per-seed ones last."""
     header = f"% Results: {report.root}; metric: {report.metric}; {STD_NOTE}\n% needs \\usepackage{{booktabs}}"
     tables = [render_latex(table) for tables in selected_tables(report) for table in tables]
+    tables += [render_latex(table) for table in reproduction_tables(report)]
     return "\n\n".join([header] + tables + per_seed_tables(report, render_latex)) + "\n"

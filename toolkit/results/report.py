@@ -14,6 +14,7 @@ from .checks import (
     seed_notes,
 )
 from .discover import Cell, discover, select
+from .paper import PaperCell, paper_cells
 from .protocols import PROTOCOLS
 from .settings import split_by_settings
 
@@ -29,6 +30,8 @@ class Report:
     notes: List[Note]
     hosts: List[Comparison] = field(default_factory=list)  # each PLPP variant against its host (base-to-new)
     files: List[str] = field(default_factory=list)
+    paper: List[PaperCell] = field(default_factory=list)  # ours beside the published numbers
+    compare_published: bool = True  # --no-published turns the comparison off
 
 
 def collect(
@@ -38,6 +41,7 @@ def collect(
     cfgs: Sequence[str] = (),
     baseline: str = "",
     metric: str = "accuracy",
+    compare_published: bool = True,
 ) -> Report:
     """Read, aggregate and check every selected run under ``root``."""
     cells, split = split_by_settings(select(discover(root), protocols, trainers, cfgs, baseline))
@@ -54,4 +58,6 @@ def collect(
         *comparison_notes(found, baseline, hosts),
     ]
     selected = [p for p in PROTOCOLS if p in protocols]
-    return Report(root, metric, selected, cells, entries, found, list(dict.fromkeys(notes)), hosts)
+    paper = paper_cells(entries, metric) if compare_published else []
+    return Report(root, metric, selected, cells, entries, found, list(dict.fromkeys(notes)), hosts,
+                  paper=paper, compare_published=compare_published)

@@ -192,11 +192,34 @@ def _build_transform_train(cfg: CfgNode, choices: Sequence[str]) -> Compose:
     return Compose(pipeline.steps)
 
 
+class ResizeLongest:
+    """Resize so that the longer edge is ``size`` (open_clip's "longest" resize mode; the
+    center crop that follows pads the shorter edge with zeros)."""
+
+    def __init__(self, size: int, interpolation=InterpolationMode.BICUBIC):
+        self.size, self.interpolation = size, interpolation
+
+    def __call__(self, img):
+        width, height = img.size
+        scale = self.size / max(width, height)
+        return F.resize(img, [round(height * scale), round(width * scale)], interpolation=self.interpolation)
+
+
 def _build_transform_test(cfg: CfgNode, choices: Sequence[str]) -> Compose:
     interpolation, size = _interpolation(cfg), cfg.INPUT.SIZE
     pipeline = _Pipeline("Building transform_test")
-    pipeline.add(f"resize the smaller edge to {max(size)}", Resize(max(size), interpolation=interpolation))
-    pipeline.add(f"{size[0]}x{size[1]} center crop", CenterCrop(size))
+    # INPUT.RESIZE_MODE (added by trainers/open_clip_backbone.py; Dassl's own test resize is "shortest")
+    resize_mode = cfg.INPUT.get("RESIZE_MODE", "shortest")
+    if resize_mode == "squash":
+        pipeline.add(f"resize to {size[0]}x{size[1]}", Resize(size, interpolation=interpolation))
+    elif resize_mode == "longest":
+        pipeline.add(f"resize the longer edge to {max(size)}", ResizeLongest(max(size), interpolation=interpolation))
+        pipeline.add(f"{size[0]}x{size[1]} center crop, padded with zeros", CenterCrop(size))
+    elif resize_mode == "shortest":
+        pipeline.add(f"resize the smaller edge to {max(size)}", Resize(max(size), interpolation=interpolation))
+        pipeline.add(f"{size[0]}x{size[1]} center crop", CenterCrop(size))
+    else:
+        raise ValueError(f'Unknown INPUT.RESIZE_MODE "{resize_mode}"; use shortest, longest or squash')
     pipeline.add("to torch tensor of range [0, 1]", ToTensor())
     _add_tensor_normalization(pipeline, cfg, choices)
     if "instance_norm" in choices:
