@@ -98,7 +98,7 @@ def test_a_2x2_grid_makes_4_folders_per_seed_and_an_ablation_table_of_4_rows(tmp
     assert "pass another --output to keep both, or --force to replace them" in err
 
 
-def test_a_sweep_without_grid_keeps_the_scripts_folders_and_refuses_another_cfg(tmp_path, monkeypatch, defaults, capfd):
+def test_a_sweep_without_grid_keeps_the_scripts_folders_and_refuses_other_opts_later(tmp_path, monkeypatch, defaults, capfd):
     status, executor = sweep(tmp_path, monkeypatch, defaults, "--opts", "OPTIM.MAX_EPOCH", "1")
     assert status == 0 and sorted(os.path.relpath(f, tmp_path / "out") for f in executor.done)[:2] == [
         "base2new/test_new/eurosat/shots_16/CoOp/vit_b16_ctxv1/seed1",
