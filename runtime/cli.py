@@ -75,13 +75,14 @@ def reset_cfg(cfg, args: argparse.Namespace) -> None:
         cfg.MODEL.HEAD.NAME = args.head
 
 
-def setup_cfg(args: argparse.Namespace):
-    """The frozen config of a run: defaults, dataset YAML, method YAML, flags, then overrides."""
+def setup_cfg(args: argparse.Namespace, defaults=None):
+    """The frozen config of a run: defaults, dataset YAML, method YAML, flags, then overrides
+    (``defaults``: ``default_config()`` made once by a caller that sets up many runs)."""
     import yaml
 
     from .config import default_config, merge_from_file, merge_from_list
 
-    cfg = default_config()
+    cfg = defaults.clone() if defaults is not None else default_config()
     for path in (args.dataset_config_file, args.config_file):
         if not path:
             continue

@@ -70,6 +70,10 @@ ENVIRONMENT_RECORD = "environment.json"
 # Settings a resume may change: they cannot change the results (or only name where things are).
 RESUME_MAY_CHANGE = ("OUTPUT_DIR", "RESUME", "DATASET.ROOT", "MODEL.BACKBONE.PATH", "VERBOSE", "DATALOADER.NUM_WORKERS",
                      "DATALOADER.TEST.BATCH_SIZE", "TRAIN.PRINT_FREQ")
+# Settings that name where things are or how fast they go, never what a run computes: runs that
+# differ only in these are the same experiment (``toolkit.results`` averages them, a sweep reuses
+# them). The seed is the one setting a table averages over.
+RESULT_NEUTRAL = RESUME_MAY_CHANGE + ("SEED", "TEST.FEATURE_CACHE", "TEST.FEATURE_CACHE_DIR")
 _CHECKPOINT_FILE = re.compile(r"(checkpoint|model.*\.pth\.tar.*)")
 
 
@@ -104,6 +108,17 @@ def _flat(node: Any, prefix: str = "") -> Dict[str, Any]:
     for key, value in node.items():
         flat.update(_flat(value, f"{prefix}{key}."))
     return flat
+
+
+def recorded_settings(folder: str) -> Optional[Dict[str, Any]]:
+    """The flat settings of ``folder``'s ``config.yaml`` that can change its result (all but
+    ``RESULT_NEUTRAL``); None when the run recorded none (the reference repositories' runs)."""
+    try:
+        with open(os.path.join(folder, CONFIG_RECORD)) as f:
+            recorded = _flat(yaml.safe_load(f) or {})
+    except (OSError, yaml.YAMLError):
+        return None
+    return {key: value for key, value in recorded.items() if key not in RESULT_NEUTRAL}
 
 
 def settings_differences(cfg, folder: str, may_change: Sequence[str] = RESUME_MAY_CHANGE) -> List[str]:

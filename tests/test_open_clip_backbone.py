@@ -124,7 +124,7 @@ FAST_DEPTHS = {"MaPLe": ["TRAINER.MAPLE.PROMPT_DEPTH", "1"], "MaPLe_PLPP": ["TRA
                                   "TRAINER.PROMPTSRC.GPA_MEAN", "1"]}
 DEEP = ("MaPLe", "MaPLe_PLPP", "IVLP", "PromptSRC", "PromptSRC_PLPP")
 PLPP_HOSTS = ("PLPP", "CoCoOp_PLPP", "KgCoOp_PLPP")
-SIGMOID_REFUSED = {**{m: "deep prompts enter both towers" for m in DEEP}, **{m: "next-token reading" for m in PLPP_HOSTS}}
+SIGMOID_REFUSED = {m: "deep prompts enter both towers" for m in DEEP}
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +166,19 @@ def test_on_a_sigmoid_model_each_method_trains_or_is_refused_in_one_line(checkpo
     run_train(args)
     log = read_log(str(tmp_path / "out"))
     assert "* accuracy:" in log and "resize to 160x160" in log  # SigLIP's squash resize
+    if method in PLPP_HOSTS:
+        assert " ppl " in log  # the same-position reading (the default) runs on a bidirectional tower
+
+
+@pytest.mark.parametrize("method", PLPP_HOSTS)
+def test_plpp_next_token_reading_is_refused_on_a_bidirectional_tower(checkpoints, data_root, tmp_path, method):
+    args = method_args(data_root, str(tmp_path / "out"), method, "tiny-sigmoid-text", "tiny-webli",
+                       opts=["TRAINER.PLPP.ALIGN", "next"])
+    with pytest.raises(ValueError) as error:
+        run_train(args)
+    message = str(error.value)
+    assert "\n" not in message and method in message and "tiny-sigmoid-text" in message
+    assert "next-token reading" in message and "ALIGN same" in message
 
 
 @pytest.mark.parametrize("method", ["CoOp", "PLPP", "MaPLe"])

@@ -175,3 +175,9 @@ def test_host_run_has_the_same_variant_and_config_when_there_is_one():
     assert host_of(Method("PLPP", "rn50"), kg + coop) is None  # two CoOp runs, neither with its config
     assert host_of(Method("PLPP", "rn50"), kg + coop[:1]) == coop[0]  # the only CoOp run
     assert host_of(Method("CoCoOp_PLPP", "vit_b16_c4_ep10_batch1_ctxv1"), kg + coop) is None
+
+
+def test_a_grid_points_host_is_the_host_at_the_same_point():
+    coop = [Method("CoOp", "vit_b16_ctxv1", point=p) for p in ("OPTIM.LR=0.1", "OPTIM.LR=0.2")]
+    assert host_of(Method("PLPP", "vit_b16_ctxv1", point="OPTIM.LR=0.2"), coop) == coop[1]
+    assert host_of(Method("PLPP", "vit_b16_ctxv1", point="OPTIM.LR=0.3"), coop[:1]) == coop[0]  # else the host's run

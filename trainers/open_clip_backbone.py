@@ -238,7 +238,7 @@ def refuse_unsupported(trainer, clip_model: "OpenCLIPBackbone") -> None:
         )
     plpp = trainer.cfg.TRAINER.get("PLPP")
     if isinstance(trainer, PerplexityRegularized) and plpp is not None and not clip_model.causal \
-            and (plpp.PPL_WEIGHT or plpp.INV_WEIGHT) and plpp.get("ALIGN", "next") == "next":
+            and (plpp.PPL_WEIGHT or plpp.INV_WEIGHT) and plpp.ALIGN == "next":
         raise ValueError(
             f"{method} cannot run on {model}: PLPP's next-token reading needs a causal text tower and this one's "
             "attention is bidirectional (SigLIP); set TRAINER.PLPP.ALIGN same, or train the host method without PLPP"

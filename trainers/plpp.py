@@ -87,10 +87,14 @@ def aligned_states(window: torch.Tensor, n_ctx: int, align: str) -> torch.Tensor
     "next": the state before each token, which predicts it (h_{t-1} for p_t); "same": the
     token's own state, which reads it back (h_t for p_t).
     """
-    if align not in ALIGNMENTS:
-        raise ValueError(f"TRAINER.PLPP.ALIGN must be one of {', '.join(ALIGNMENTS)}, got {align!r}")
+    check_alignment(align)
     start = 1 if align == "same" else 0
     return window[:, start : start + n_ctx]
+
+
+def check_alignment(align: str) -> None:
+    if align not in ALIGNMENTS:
+        raise ValueError(f"TRAINER.PLPP.ALIGN must be one of {', '.join(ALIGNMENTS)}, got {align!r}")
 
 
 def signal_report(entropy: float, candidates: int, perplexity: float, vocabulary: int) -> str:
@@ -105,7 +109,7 @@ def no_signal_warning(entropy: float, candidates: int) -> Optional[str]:
     if math.log(candidates) - entropy >= NO_SIGNAL_NATS:
         return None
     return (f"warning: PLPP's perplexity term has no signal: the LM head's distribution over the {candidates} candidate "
-            f"words is within {NO_SIGNAL_NATS} nats of uniform, so ppl stays at ln {candidates} and moves nothing; "
+            f"words is within {NO_SIGNAL_NATS} nats of uniform, so ppl stays near ln {candidates} and barely moves the prompt; "
             "lower TRAINER.PLPP.TAU_LM (a sharper head) or TRAINER.PLPP.TOPK (fewer, closer words), or use a CLIP "
             "whose word embeddings and final states are at a real CLIP's scale (docs/PLPP.md)")
 
@@ -258,8 +262,7 @@ class PerplexityRegularized:
         super().check_cfg(cfg)
         if cfg.TRAINER.PLPP.LABEL not in LABEL_KINDS:
             raise ValueError(f"TRAINER.PLPP.LABEL must be one of {LABEL_KINDS}, got {cfg.TRAINER.PLPP.LABEL!r}")
-        if cfg.TRAINER.PLPP.ALIGN not in ALIGNMENTS:
-            raise ValueError(f"TRAINER.PLPP.ALIGN must be one of {', '.join(ALIGNMENTS)}, got {cfg.TRAINER.PLPP.ALIGN!r}")
+        check_alignment(cfg.TRAINER.PLPP.ALIGN)
 
     def build_model(self) -> None:
         super().build_model()

@@ -85,6 +85,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return runs.execute(folder, command, args.force)
     try:
         planned = step_runs(args, opts)
+        runs.check_protocol_keys({key: "OPTS" for key in opts[::2]}, planned)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return BAD_INPUT

@@ -227,11 +227,12 @@ def host_trainer(trainer: str) -> str:
 
 def host_of(method: Method, methods: Iterable[Method]) -> Optional[Method]:
     """The host run a PLPP variant is compared with: the host trainer's method of the same
-    variant (shots folder or settings), with the same config if there is one, else its only one."""
+    variant (shots folder or settings), with the same config (and grid point) if there is one, else its only one."""
     host = host_trainer(method.trainer).lower()
     candidates = sorted(m for m in methods if host and m.trainer.lower() == host and m.variant == method.variant)
     same_cfg = [m for m in candidates if m.cfg == method.cfg]
-    return same_cfg[0] if same_cfg else (candidates[0] if len(candidates) == 1 else None)
+    same_point = [m for m in same_cfg if m.point == method.point]  # a grid point's host at the same point
+    return (same_point or same_cfg)[0] if same_cfg else (candidates[0] if len(candidates) == 1 else None)
 
 
 def host_comparisons(entries: List[Entry], protocol: str = "base2new") -> List[Comparison]:

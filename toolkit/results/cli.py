@@ -29,8 +29,13 @@ not reproduce (|Δ| > max(2·std, 1 point)) and a reproduction report lists thos
 (``--no-published`` leaves both out).
 It warns about missing seeds, unfinished runs, logs without a result and collapsed seeds, and
 writes ``results.md``, ``results.tex``, ``results.csv``, ``results.json`` and PNG plots to
-``--out`` (default ``ROOT/results``). Exit status: 0, 1 when no run was found, 2 for a bad
-command line.
+``--out`` (default ``ROOT/results``). Seeds trained with different settings (their
+``config.yaml`` differs beyond folders, workers and the seed) are never averaged: they become
+rows of their own, labelled by the settings that differ, with a warning; results.json records the
+settings behind every number. A sweep's ablation grid (``<cfg>@KEY=V`` folders) gets an ablation
+table (one row per point, best marked) and a plot. Exit status: 0, 1 when no run was found, 2
+for a bad command line or when the files cannot be written to ``--out`` (the tables are printed
+all the same).
 """
 import argparse
 import os.path as osp
@@ -92,6 +97,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"error: no runs found under {args.root} for this selection; the scripts write {layouts}", file=sys.stderr
         )
         return 1
-    write_outputs(report, args.out or osp.join(args.root, "results"), plots=not args.no_plots)
+    out = args.out or osp.join(args.root, "results")
+    try:
+        write_outputs(report, out, plots=not args.no_plots)
+    except OSError as e:  # a read-only or full disk: the tables still go to stdout
+        report.files = []
+        print(report_text(report))
+        print(f"error: could not write the results files to {out} ({e.strerror or e}); "
+              "the tables above are all there is: pass --out to a writable folder", file=sys.stderr)
+        return 2
     print(report_text(report))
     return 0

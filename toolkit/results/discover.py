@@ -11,6 +11,8 @@ This project's scripts keep the reference repositories' layouts, so one walk rea
                 ``evaluation/<Trainer>/<cfg>_16shots/<dataset>/seed<S>`` (ImageNet variants: DG);
                 CoOp's eval.sh: both with the settings folder after ``<cfg>_16shots``
   zero-shot     ``ZeroshotCLIP*/<cfg>/<dataset>``
+A sweep's ablation grid (``--grid KEY=V1,V2``) appends its point to the config folder's name
+(``<cfg>@KEY=V,KEY2=V2``, ``<cfg>@KEY=V_<K>shots``): the method's ``point``.
 """
 import os
 import os.path as osp
@@ -27,6 +29,7 @@ ZEROSHOT_SEED = "zeroshot"  # zero-shot CLIP: one deterministic run instead of s
 SHOTS_DIR = re.compile(r"^(.+)_(\d+)shots$")
 EPOCH_SUFFIX = re.compile(r"_ep\d+$")
 B2N_PARTS = ("train_base", "test_base", "test_new")
+POINT_MARK = "@"  # <cfg>@<grid point>: toolkit.protocols.runs.config_folder
 EVALUATED_FEWSHOT = "few_shot"  # PromptSRC's reproduce_few_shot.sh: eval-only runs of released weights
 LAYOUTS = (
     "base2new/{train_base,test_new}/<dataset>/shots_16/<Trainer>/<cfg>/seed<S>",
@@ -40,10 +43,12 @@ class Method:
     trainer: str
     cfg: str
     variant: str = ""  # few-shot prompt settings, or a non-standard shots folder
+    point: str = ""  # KEY=V,... : an ablation grid's point, or the settings its runs differ in
 
     @property
     def label(self) -> str:
-        return f"{self.trainer}/{self.cfg}" + (f" {self.variant}" if self.variant else "")
+        text = f"{self.trainer}/{self.cfg}" + (f" {self.variant}" if self.variant else "")
+        return text + (f" [{self.point}]" if self.point else "")
 
     def matches(self, spec: str) -> bool:
         """``spec`` is TRAINER or TRAINER/CFG, case-insensitive."""
@@ -62,6 +67,12 @@ class Cell:
     runs: Dict[str, Run]  # by seed
     shots: Optional[int] = None  # few-shot only; 0 for zero-shot CLIP
     cfg: str = ""  # the config folder (few-shot methods may join several)
+
+
+def config_and_point(name: str) -> Tuple[str, str]:
+    """``vit_b16@OPTIM.LR=0.01`` -> (``vit_b16``, ``OPTIM.LR=0.01``); no point: (name, "")."""
+    cfg, _, point = name.partition(POINT_MARK)
+    return cfg, point
 
 
 def subdirs(path: str) -> List[str]:
@@ -106,7 +117,8 @@ def discover_base2new(root: str) -> Iterator[Cell]:
     for (part, dataset, shots, trainer, cfg), folder in folders_at(osp.join(root, "base2new"), 5):
         runs = seed_runs(folder, eval_only=part != "train_base") if part in B2N_PARTS else {}
         if runs:
-            method = Method(trainer, cfg, "" if shots == "shots_16" else shots)
+            cfg, point = config_and_point(cfg)
+            method = Method(trainer, cfg, "" if shots == "shots_16" else shots, point)
             yield Cell("base2new", method, dataset, part, runs, cfg=cfg)
 
 
@@ -118,19 +130,19 @@ def discover_trained(root: str, evaluated: str = "") -> Iterator[Cell]:
         match = SHOTS_DIR.match(cfg_shots)
         if dataset in ("base2new", "evaluation", EVALUATED_FEWSHOT) or not match:
             continue
-        cfg, shots = match.group(1), int(match.group(2))
+        (cfg, point), shots = config_and_point(match.group(1)), int(match.group(2))
         direct = seed_runs(folder, eval_only=bool(evaluated))
         if direct and dataset == SOURCE_DATASET and shots == 16 and not evaluated:
-            yield Cell("source", Method(trainer, cfg), dataset, "source", direct, cfg=cfg)
+            yield Cell("source", Method(trainer, cfg, point=point), dataset, "source", direct, cfg=cfg)
         elif direct:
-            yield Cell("fewshot", Method(trainer, cfg, evaluated), dataset, "fewshot", direct, shots, cfg)
+            yield Cell("fewshot", Method(trainer, cfg, evaluated, point), dataset, "fewshot", direct, shots, cfg)
         for settings in subdirs(folder):
             runs = {} if seed_key(settings) else seed_runs(osp.join(folder, settings), eval_only=bool(evaluated))
             if runs:
                 variant = " ".join(filter(None, (settings, evaluated)))
-                yield Cell("fewshot", Method(trainer, cfg, variant), dataset, "fewshot", runs, shots, cfg)
+                yield Cell("fewshot", Method(trainer, cfg, variant, point), dataset, "fewshot", runs, shots, cfg)
             if runs and dataset == SOURCE_DATASET and shots == 16 and not evaluated:  # CoOp's eval.sh source
-                yield Cell("source", Method(trainer, cfg, settings), dataset, "source", runs, cfg=cfg)
+                yield Cell("source", Method(trainer, cfg, settings, point), dataset, "source", runs, cfg=cfg)
 
 
 def discover_targets(root: str) -> Iterator[Cell]:
@@ -140,7 +152,7 @@ def discover_targets(root: str) -> Iterator[Cell]:
         match = SHOTS_DIR.match(cfg_shots)
         if not match:
             continue
-        cfg, shots = match.group(1), "" if match.group(2) == "16" else f"{match.group(2)}shots"
+        (cfg, point), shots = config_and_point(match.group(1)), "" if match.group(2) == "16" else f"{match.group(2)}shots"
         runs = seed_runs(folder, eval_only=True)
         if runs:
             found = [("", name, runs)]
@@ -148,7 +160,7 @@ def discover_targets(root: str) -> Iterator[Cell]:
             found = [(name, dataset, seed_runs(osp.join(folder, dataset), True)) for dataset in subdirs(folder)]
         for settings, dataset, target_runs in found:
             if target_runs:
-                method = Method(trainer, cfg, " ".join(filter(None, (settings, shots))))
+                method = Method(trainer, cfg, " ".join(filter(None, (settings, shots))), point)
                 yield Cell("dg" if dataset in DG_TARGETS else "xd", method, dataset, "target", target_runs, cfg=cfg)
 
 
@@ -159,7 +171,8 @@ def discover_zeroshot(root: str) -> Iterator[Cell]:
         if not trainer.startswith("ZeroshotCLIP"):
             continue
         runs = {ZEROSHOT_SEED: read_run(folder, ZEROSHOT_SEED, eval_only=True)}
-        method = Method(trainer, cfg)
+        cfg, point = config_and_point(cfg)
+        method = Method(trainer, cfg, point=point)
         if dataset not in DG_TARGETS:
             yield Cell("fewshot", method, dataset, "fewshot", runs, 0, cfg)
         if dataset == SOURCE_DATASET:
@@ -192,12 +205,13 @@ def join_epoch_configs(cells: List[Cell]) -> None:
     groups = defaultdict(list)
     for cell in cells:
         if cell.protocol == "fewshot" and cell.shots:
-            groups[(cell.method.trainer, EPOCH_SUFFIX.sub("", cell.method.cfg), cell.method.variant)].append(cell)
-    for (trainer, family, variant), group in groups.items():
+            method = cell.method
+            groups[(method.trainer, EPOCH_SUFFIX.sub("", method.cfg), method.variant, method.point)].append(cell)
+    for (trainer, family, variant, point), group in groups.items():
         slots = [(cell.dataset, cell.shots) for cell in group]
         if len({cell.cfg for cell in group}) > 1 and len(set(slots)) == len(slots):
             for cell in group:
-                cell.method = Method(trainer, family, variant)
+                cell.method = Method(trainer, family, variant, point)
 
 
 def discover(root: str) -> List[Cell]:

@@ -11,9 +11,9 @@ import os
 import os.path as osp
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from runtime.records import FINISHED_MARKER
+from runtime.records import FINISHED_MARKER, recorded_settings
 
 TRAIN_END_SIGNALS = ("Finish training", "Finished training")
 EVAL_END_SIGNALS = ("=> result",)
@@ -60,9 +60,17 @@ class Run:
     detail: str = ""  # why it is not ok
     log: str = ""  # the log file the result comes from
     older_results: Tuple[str, ...] = ()  # older logs holding a different result
+    settings: Optional[Dict[str, Any]] = None  # its config.yaml (runtime.records.recorded_settings)
 
 
 def read_run(folder: str, seed: str, eval_only: bool) -> Run:
+    """The run's result and its recorded settings."""
+    run = read_result(folder, seed, eval_only)
+    run.settings = recorded_settings(folder)
+    return run
+
+
+def read_result(folder: str, seed: str, eval_only: bool) -> Run:
     """The newest log with a result wins (an interrupted first attempt leaves one without)."""
     logs = log_files(folder)
     if not logs:

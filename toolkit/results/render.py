@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import Callable, List
 
+from .ablation import ablation_tables
 from .protocols import PROTOCOLS
 from .report import Report
 from .reproduction import paper_table, reproduction_lines, reproduction_table
@@ -70,7 +71,8 @@ def render_latex(table: Table) -> str:
 def selected_tables(report: Report) -> List[List[Table]]:
     """The tables of each selected protocol, in the protocols' order, each protocol's
     published-vs-ours table last."""
-    return [with_paper(report, protocol_tables(report, PROTOCOLS[name]), name) for name in report.protocols]
+    return [with_paper(report, protocol_tables(report, PROTOCOLS[name])
+                       + ablation_tables(PROTOCOLS[name], report.entries), name) for name in report.protocols]
 
 
 def with_paper(report: Report, tables: List[Table], protocol: str) -> List[Table]:

@@ -16,6 +16,7 @@ from .checks import (
 from .discover import Cell, discover, select
 from .paper import PaperCell, paper_cells
 from .protocols import PROTOCOLS
+from .settings import split_by_settings
 
 
 @dataclass
@@ -43,11 +44,12 @@ def collect(
     compare_published: bool = True,
 ) -> Report:
     """Read, aggregate and check every selected run under ``root``."""
-    cells = select(discover(root), protocols, trainers, cfgs, baseline)
+    cells, split = split_by_settings(select(discover(root), protocols, trainers, cfgs, baseline))
     entries = build_entries(cells, metric)
     found = comparisons(entries, baseline) if baseline else []
     hosts = host_comparisons(entries)
     notes = [
+        *(Note("settings-differ", message) for message in split),
         *run_notes(cells, root, metric),
         *seed_notes(cells),
         *missing_run_notes(cells),

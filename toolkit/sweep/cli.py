@@ -3,6 +3,7 @@
     python -m toolkit.sweep base2new --methods CoOp PLPP --datasets all [--seeds 1 2 3]
     python -m toolkit.sweep fewshot --methods CoOp PLPP --datasets all --shots 1 2 4 8 16
     python -m toolkit.sweep xd --methods PLPP --datasets all --dry-run
+    python -m toolkit.sweep base2new --methods PLPP --datasets all --grid TRAINER.PLPP.TOPK=3,5 --grid OPTIM.LR=0.001,0.002
     python -m toolkit.sweep base2new --methods MaPLe MaPLe_PLPP --datasets all \\
         --cluster slurm --partition gpu --time 240 --gpus 1 --cpus 8 --mem 32G --jobs 16
 
@@ -12,6 +13,14 @@ plan (``--dry-run`` stops there), runs what is missing on this machine (one job 
 or ``--jobs N`` at a time on the CPU) or on SLURM (job arrays, requeued on preemption), and
 prints and writes the tables with ``python -m toolkit.results``. The state lives in the run
 folders only: stop it at any time and rerun the same command to continue.
+
+``--grid KEY=V1,V2`` (repeatable) runs the cartesian product of the values, each point in folders
+of its own (``<cfg>@KEY=V,...``); ``toolkit.results`` prints their ablation table. Before anything
+runs, a sweep refuses in one line: overrides that contradict the protocol (``DATASET.NUM_SHOTS``:
+use ``--shots``) or each other, ``--shots`` outside fewshot, shots below 1, negative seeds, a
+mistyped config key, SLURM jobs the partition's nodes cannot run, and run folders holding runs
+made with other settings than asked for now (other --opts or an edited config: use another
+--output, or --force; another --cfg, --param or grid point has folders of its own).
 Exit status: 0 all finished, 1 some failed, 2 bad input, 75 stopped (rerun to continue).
 """
 import argparse
@@ -26,12 +35,13 @@ from typing import List, Optional, Sequence
 
 from runtime.status import BAD_INPUT, FAILED, INTERRUPTED, OK
 
-from toolkit.protocols import PROTOCOLS, expand
+from toolkit.protocols import PROTOCOLS, Run, expand
 from toolkit.protocols.__main__ import parse_params
 from toolkit.protocols.runs import prepare
 
-from .executors import LocalExecutor, SlurmExecutor, SlurmSettings, slurm_available
+from .executors import LocalExecutor, SlurmExecutor, SlurmSettings, check_partition, slurm_available
 from .job import REPO
+from .plan import check_configs, check_overrides, grid_points, parse_grid, rerun_command
 from .schedule import Entry, Scheduler, counts
 
 RESULT_PROTOCOLS = {"base2new": "base2new", "fewshot": "fewshot", "xd": "xd", "dg": "dg"}
@@ -44,10 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", nargs="+", required=True, help="registered trainers, e.g. CoOp PLPP CoCoOp MaPLe_PLPP")
     p.add_argument("--datasets", nargs="+", default=["all"], help="dataset config names, or all (default)")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
-    p.add_argument("--shots", nargs="+", type=int, default=[1, 2, 4, 8, 16], help="few-shot only")
+    p.add_argument("--shots", nargs="+", type=int, help="few-shot only (default: 1 2 4 8 16)")
     p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides for every run (as OPTS)")
     p.add_argument("--cfg", default="", help="one trainer config for every method (default: each method's)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="a method's script argument, e.g. WEIGHT=8.0")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="an ablation: run every value of KEY (several --grid: their cartesian product), each point in its own folders")
     p.add_argument("--root", default=os.environ.get("DATA", ""), help="the datasets folder (default: $DATA)")
     p.add_argument("--output", default=os.environ.get("OUTPUT", os.path.join(REPO, "output")),
                    help="where runs go (default: $OUTPUT, else output/ in the repository)")
@@ -89,18 +101,36 @@ def run_results(args: argparse.Namespace) -> None:
     subprocess.call(command, cwd=REPO)
 
 
-def summary(entries: Sequence[Entry], argv: Sequence[str], started: float) -> int:
+def summary(entries: Sequence[Entry], args: argparse.Namespace, argv: Sequence[str], started: float) -> int:
     tally = counts(entries)
     print(f"\nsweep: {len(entries)} jobs in {time.time() - started:.0f} s: "
           + ", ".join(f"{n} {state}" for state, n in sorted(tally.items())), flush=True)
-    bad = [e for e in entries if e.state in ("failed", "blocked", "to run", "unfinished")]
+    bad = [e for e in entries if e.state in ("failed", "blocked", "to run", "unfinished", "interrupted")]
     if not bad:
         return OK
     for entry in bad:
-        print(f"  {entry.state}: {entry.run.label}: {entry.detail}  [{entry.run.script}]")
+        print(f"  {entry.state}: {entry.run.label}: {entry.detail}\n    rerun: {rerun_command(args, entry.run)}")
     print("rerun the missing jobs (finished ones are skipped): python -m toolkit.sweep "
           + " ".join(shlex.quote(a) for a in argv))
     return FAILED
+
+
+def planned_runs(args: argparse.Namespace) -> List[Run]:
+    """Every run of the sweep (each grid point's), checked before anything runs (ValueError: one line)."""
+    if args.shots is not None and args.protocol != "fewshot":
+        raise ValueError(f"--shots is for the fewshot protocol; {args.protocol} runs on the shots its papers use "
+                         f"(16 per class for training, as the folders say): leave --shots out")
+    grid = parse_grid(args.grid)
+    params = parse_params(args.param)
+    runs = []
+    for point in grid_points(grid):
+        runs += expand(args.protocol, args.methods, args.datasets, args.seeds, args.output, args.shots or [1, 2, 4, 8, 16],
+                       args.opts, args.cfg or None, params, point)
+    runs = list({run.output: run for run in runs}.values())
+    runs.sort(key=lambda run: run.step != "train")
+    check_overrides(args.opts, grid, runs)
+    check_configs(runs, args.root, args.opts, args.force)
+    return runs
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -119,9 +149,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.root, args.output = os.path.abspath(args.root), os.path.abspath(args.output)
     os.chdir(REPO)  # the runs' commands and folders are the scripts', relative to the repository
     try:
-        runs = expand(args.protocol, args.methods, args.datasets, args.seeds, args.output, args.shots, args.opts,
-                      args.cfg or None, parse_params(args.param))
         sbatch = parse_params(args.sbatch)
+        if args.cluster == "slurm":
+            check_partition(args.partition, args.gpus, args.cpus)
+        runs = planned_runs(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return BAD_INPUT
@@ -151,13 +182,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("\nsweep: stopping the running jobs (each saves a checkpoint) ...", flush=True)
         scheduler.stop()
-        summary(scheduler.entries, argv, started)
+        summary(scheduler.entries, args, argv, started)
         print("stopped; rerun the same command to continue", flush=True)
         os._exit(INTERRUPTED)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    scheduler.run()
-    status = summary(scheduler.entries, argv, started)
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        scheduler.run()
+    finally:  # a caller (a test, a notebook) gets its own handlers back
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    status = summary(scheduler.entries, args, argv, started)
     run_results(args)
     return status

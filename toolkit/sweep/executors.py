@@ -5,13 +5,15 @@ concurrency cap, requeued on preemption or time limit).
 An executor answers four questions for the scheduler: how many jobs it takes now, submit these,
 is this one done (and with which status) or still queued / running, and stop them all.
 """
+import contextlib
 import os
 import signal
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import submitit
 
@@ -42,6 +44,22 @@ def outcome(job: submitit.Job) -> Tuple[int, str]:
         return FAILED, str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
 
 
+@contextlib.contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """Processes started inside ignore SIGINT (an ignored signal stays ignored across exec, and
+    Python then installs no KeyboardInterrupt): Ctrl-C in the terminal reaches the sweep alone,
+    which stops its jobs with SIGTERM (they save a checkpoint), instead of submitit's controller
+    dying with a traceback and the jobs' results lost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class LocalExecutor:
     """Jobs as subprocesses of this machine (submitit's LocalExecutor), one per slot."""
 
@@ -66,7 +84,8 @@ class LocalExecutor:
             gpu = self.slots[slot]
             self.executor.update_parameters(timeout_min=FOREVER_MIN, gpus_per_node=1 if gpu else 0,
                                             visible_gpus=[int(gpu)] if gpu else [])
-            job = self.executor.submit(TrainJob(), folder, list(command), env)
+            with sigint_ignored():
+                job = self.executor.submit(TrainJob(), folder, list(command), env)
             self.busy[slot] = job
             jobs.append(job)
         return jobs
@@ -167,6 +186,55 @@ class SlurmExecutor:
         if ids:
             subprocess.run(["scancel", "--full", *ids], capture_output=True)
             time.sleep(1)
+
+
+def partition_nodes(sinfo: str) -> Dict[str, Tuple[int, int]]:
+    """``sinfo -h -N -o '%P|%c|%G'`` (one line per node and partition) -> per partition, the most
+    CPUs and GPUs one of its nodes has; the default partition (``debug*``) also under ``""``."""
+    found: Dict[str, Tuple[int, int]] = {}
+    for line in sinfo.splitlines():
+        fields = line.strip().split("|")
+        if len(fields) != 3 or not fields[1].strip().isdigit():
+            continue
+        name, cpus, gres = fields[0].strip(), int(fields[1]), fields[2]
+        gpus = 0
+        for item in gres.split(","):
+            kind = item.split("(")[0].split(":")
+            if kind[0] == "gpu":
+                gpus += int(kind[-1]) if len(kind) > 1 and kind[-1].isdigit() else 1
+        for key in {name.rstrip("*"), "" if name.endswith("*") else name.rstrip("*")}:
+            old = found.get(key, (0, 0))
+            found[key] = (max(old[0], cpus), max(old[1], gpus))
+    return found
+
+
+def partition_problem(nodes: Dict[str, Tuple[int, int]], partition: str, gpus: int, cpus: int) -> str:
+    """Why jobs asking ``gpus`` and ``cpus`` per job could never start on ``partition`` ("" default), or ""."""
+    if partition not in nodes:
+        if not partition:
+            return ""
+        listed = ", ".join(sorted(n for n in nodes if n)) or "none"
+        return f"SLURM has no partition {partition} (sinfo lists: {listed}); pass one of them to --partition"
+    name = partition or "the default partition"
+    most_cpus, most_gpus = nodes[partition]
+    if gpus and not most_gpus:
+        return f"{name} has no GPUs (sinfo lists no gpu gres on its nodes); pass --gpus 0 to run the jobs on its CPUs"
+    if gpus > most_gpus:
+        return f"--gpus {gpus} is more than a node of {name} has ({most_gpus}); pass --gpus {most_gpus} or fewer"
+    if cpus > most_cpus:
+        return (f"--cpus {cpus} is more than a node of {name} has ({most_cpus}), so the jobs would pend forever; "
+                f"pass --cpus {most_cpus} or fewer")
+    return ""
+
+
+def check_partition(partition: str, gpus: int, cpus: int) -> None:
+    """Refuse (ValueError) jobs the partition's nodes cannot run, as ``sinfo`` describes them;
+    nothing to say when sinfo does not answer."""
+    listed = subprocess.run(["sinfo", "-h", "-N", "-o", "%P|%c|%G"], capture_output=True, text=True)
+    if listed.returncode == 0:
+        problem = partition_problem(partition_nodes(listed.stdout), partition, gpus, cpus)
+        if problem:
+            raise ValueError(problem)
 
 
 def slurm_available() -> bool:

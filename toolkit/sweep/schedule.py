@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Dict, List, Optional, Sequence, TextIO
 
 from runtime.records import is_finished
-from runtime.status import BAD_INPUT, BUSY, INTERRUPTED, OK
+from runtime.status import BAD_INPUT, BUSY, INTERRUPTED
 
 from toolkit.protocols import Run
 
@@ -24,7 +24,7 @@ REASONS = {BAD_INPUT: "bad input", INTERRUPTED: "interrupted (resumes on rerun)"
 @dataclass
 class Entry:
     run: Run
-    state: str  # finished, to run, unfinished (both waiting), queued, running, busy, failed, blocked
+    state: str  # finished, to run, unfinished (both waiting), queued, running, busy, failed, blocked, interrupted
     job: object = None
     status: Optional[int] = None
     detail: str = ""
@@ -106,11 +106,13 @@ class Scheduler:
             state, status, why = states[entry.job.job_id]
             if state == "done":
                 entry.status = status
-                if status == OK and is_finished(entry.run.output):
-                    entry.state, entry.detail = "finished", ""
-                elif status == BUSY:  # another sweep or script runs it: wait for it, try again later
+                if status == BUSY:  # another sweep or script runs it: wait for it, try again later
                     entry.state, entry.detail = "busy", "another run holds the folder; waiting"
                     entry.retry_at = time.time() + BUSY_RETRY_S
+                elif is_finished(entry.run.output):  # whatever the job's controller said last
+                    entry.state, entry.detail = "finished", ""
+                elif self.stopping:  # stopped by us (Ctrl-C, SIGTERM): whatever the job's last words were
+                    entry.state, entry.detail = "interrupted", "stopped; resumes on rerun"
                 else:
                     entry.state = "failed"
                     last = last_line(entry.run.output)
@@ -175,7 +177,7 @@ def table(entries: Sequence[Entry], everything: bool = True) -> List[str]:
     width = max([len(e.run.label) for e in entries] + [3])
     lines = [f"{'#':>4}  {'state':<10} {'job':<{width}}  detail"]
     for i, entry in enumerate(entries, 1):
-        if not everything and entry.state not in ("queued", "running", "busy", "failed", "blocked"):
+        if not everything and entry.state not in ("queued", "running", "busy", "failed", "blocked", "interrupted"):
             continue
         lines.append(f"{i:>4}  {entry.state:<10} {entry.run.label:<{width}}  {entry.detail}".rstrip())
     lines.append(", ".join(f"{n} {state}" for state, n in sorted(counts(entries).items())))
