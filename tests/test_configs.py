@@ -11,6 +11,7 @@ from runtime.config import default_config, merge_from_file
 
 TRAINER_CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "trainers", "*", "*.yaml")))
 PLPP_CONFIGS = [path for path in TRAINER_CONFIGS if os.path.basename(os.path.dirname(path)).endswith("PLPP")]
+DEPT_CONFIGS = [path for path in TRAINER_CONFIGS if os.path.basename(os.path.dirname(path)).endswith("_DePT")]
 
 
 def host_twin(path: str) -> str:
@@ -51,3 +52,20 @@ def test_plpp_config_is_its_hosts_twin_plus_the_plpp_block(path):
     reference = read(os.path.join(REPO, "configs", "trainers", "PLPP", "vit_b16.yaml"))["TRAINER"]["PLPP"]
     assert {key: block[key] for key in reference} == reference and set(block) <= set(default_config().TRAINER.PLPP)
 
+
+
+@pytest.mark.parametrize("path", DEPT_CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
+def test_dept_config_is_its_twin_without_dept_plus_depts_keys(path):
+    """<Host>_DePT/x.yaml (and <Host>_PLPP_DePT) = the config without DePT plus DePT's keys, at its defaults."""
+    method = os.path.basename(os.path.dirname(path))[: -len("_DePT")]
+    twin = os.path.join(REPO, "configs", "trainers", "PLPP" if method == "CoOp_PLPP" else method, os.path.basename(path))
+    assert os.path.isfile(twin), f"{path} has no twin without DePT {twin}"
+    variant, host = read(path), read(twin)
+    defaults = default_config()
+    dept_keys = {"TYPE", "WEIGHT", "TEST_TIME_FUSION"}  # the node is shared with LinearProbeCLIP's keys
+    assert variant["TRAINER"].pop("LINEAR_PROBE") == {k: defaults.TRAINER.LINEAR_PROBE[k] for k in dept_keys}
+    assert variant["TRAINER"].pop("FILM") == dict(defaults.TRAINER.FILM)
+    assert variant["OPTIM"].pop("LR_EXP") == defaults.OPTIM.LR_EXP
+    if not variant["TRAINER"]:
+        del variant["TRAINER"]
+    assert variant == host

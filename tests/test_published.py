@@ -48,9 +48,15 @@ def test_configs_select_the_matching_table_and_plpp_says_it_has_none():
     assert published.find("base2new", "IVLP", "vit_b16_c2_ep20_batch4_4+4ctx").average["HM"] == 77.51
     assert published.find("base2new", "CoOp", "vit_b16_c4_ep10_batch1_ctxv1") is None  # another recipe
     assert published.find("base2new", "PLPP", "vit_b16_ctxv1") is None
-    assert published.not_published("PLPP") and published.not_published("MaPLe_PLPP")
+    # DePT's runs: the host as DePT ran it and the host with DePT, on DePT's config only
+    assert published.find("base2new", "CoOp", "vit_b16_ep10_bs4_lr35").average["HM"] == 75.18
+    assert published.find("base2new", "CoOp_DePT", "vit_b16_ep10_bs4_lr35").average["HM"] == 77.29
+    assert published.find("base2new", "MaPLe", "vit_b16_c2_ep5_batch4_2ctx").average["HM"] == 78.55  # MaPLe's paper
+    assert published.find("base2new", "CoOp_DePT", "vit_b16_ctxv1") is None
+    assert published.not_published("PLPP") and published.not_published("MaPLe_PLPP") and published.not_published("CoOp_PLPP_DePT")
+    assert published.not_published("CoOp_DePT") is None
     assert published.not_published("MaPLe") is None and set(NOT_PUBLISHED) == {"PLPP"}
-    assert published.count() == {"base2new": 189, "xd": 48, "dg": 25}
+    assert published.count() == {"base2new": 210, "xd": 48, "dg": 25}  # 189 + DePT's 7 averages
 
 
 def test_the_data_is_torch_free():

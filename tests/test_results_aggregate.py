@@ -160,9 +160,10 @@ def test_cross_dataset_and_domain_generalisation_tables(tmp_path):
 @pytest.mark.parametrize(
     "trainer, host",
     [("PLPP", "CoOp"), ("CoCoOp_PLPP", "CoCoOp"), ("KgCoOp_PLPP", "KgCoOp"), ("MaPLe_PLPP", "MaPLe"),
-     ("PromptSRC_PLPP", "PromptSRC"), ("NewMethod_PLPP", "NewMethod"), ("CoOp", ""), ("ZeroshotCLIP", "")],
+     ("PromptSRC_PLPP", "PromptSRC"), ("NewMethod_PLPP", "NewMethod"), ("CoOp", ""), ("ZeroshotCLIP", ""),
+     ("CoOp_DePT", "CoOp"), ("MaPLe_DePT", "MaPLe"), ("CoOp_PLPP_DePT", "CoOp"), ("KgCoOp_PLPP_DePT", "KgCoOp")],
 )
-def test_host_is_the_trainer_name_without_plpp(trainer, host):
+def test_host_is_the_trainer_name_without_its_plugins(trainer, host):
     assert host_trainer(trainer) == host
 
 

@@ -174,6 +174,19 @@ def test_one_table_puts_every_method_side_by_side_with_each_plpp_variant_against
     assert not any(m.startswith("Δ vs ZeroshotCLIP") or m.startswith("Δ vs IVLP") for m in average)
 
 
+def test_plugin_variants_follow_their_host_each_with_a_delta_row(tmp_path):
+    cfg = "vit_b16_ep10_bs4_lr35"  # DePT's CoOp settings, the same for all four
+    for trainer, (base, new) in {"CoOp": (80.0, 70.0), "PLPP": (80.5, 72.0), "CoOp_DePT": (83.0, 71.0),
+                                 "CoOp_PLPP_DePT": (83.5, 73.0)}.items():
+        b2n_method(tmp_path, trainer, {"dtd": ((base,) * 2, (new,) * 2)}, seeds=(1, 2), cfg=cfg)
+    report = results.collect(str(tmp_path), protocols=["base2new"])
+    (table,) = protocol_tables(report, PROTOCOLS["base2new"])
+    dtd = [row[1:] for row in table.rows[[row[0] for row in table.rows].index("DTD"):]]
+    assert [row[0] for row in dtd] == [f"CoOp/{cfg}", f"PLPP/{cfg}", f"Δ vs CoOp/{cfg}", f"CoOp_DePT/{cfg}",
+                                       f"Δ vs CoOp/{cfg}", f"CoOp_PLPP_DePT/{cfg}", f"Δ vs CoOp/{cfg}"]
+    assert [row[1:3] for row in dtd if row[0].startswith("Δ")] == [["+0.50", "+2.00"], ["+3.00", "+1.00"], ["+3.50", "+3.00"]]
+
+
 def test_side_by_side_table_in_the_terminal_markdown_and_latex(tmp_path, capsys):
     all_methods(tmp_path)
     assert results.main([str(tmp_path), "--protocol", "base2new", "--no-plots"]) == 0

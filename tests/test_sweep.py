@@ -243,3 +243,24 @@ def test_promptsrc_few_shot_script_matches_the_plan_with_its_per_dataset_gpa(rec
     assert sorted(calls()) == sorted(planned("fewshot", ["PromptSRC"], ["eurosat", "caltech101"], [1], data, out, shots=[4]))
     eurosat, caltech = sorted(calls(), key=lambda argv: "eurosat" not in " ".join(argv))
     assert "TRAINER.PROMPTSRC.GPA_MEAN" in eurosat and "TRAINER.PROMPTSRC.GPA_MEAN" not in caltech
+
+
+DEPT_TRAINERS = ("CoOp_DePT", "CoOp_PLPP_DePT", "CoCoOp_DePT", "KgCoOp_DePT", "MaPLe_DePT", "IVLP_DePT", "PromptSRC_DePT")
+
+
+@pytest.mark.parametrize("trainer", DEPT_TRAINERS)
+def test_dept_base2new_scripts_match_the_plan(recorder, trainer):
+    from toolkit.protocols.methods import defaults, scripts_dir
+
+    run_script, calls, data, out = recorder
+    row = defaults(trainer)
+    folder = scripts_dir(trainer)[len("scripts/"):]
+    for step in ("train", "test"):
+        if row.seeds_inside:  # KgCoOp's arguments: DATASET [WEIGHT], seeds inside
+            run_script(f"{folder}/base2new_{step}{row.script_suffix}.sh", "eurosat", SEEDS="1 2")
+        else:
+            for seed in ("1", "2"):
+                run_script(f"{folder}/base2new_{step}{row.script_suffix}.sh", "eurosat", seed)
+    plan = planned("base2new", [trainer], ["eurosat"], [1, 2], data, out)
+    assert sorted(calls()) == sorted(plan)
+    assert all(f"/{trainer}/{row.base2new}/" in argv[argv.index("--output-dir") + 1] for argv in calls())

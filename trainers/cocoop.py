@@ -24,7 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from dassl.engine import TRAINER_REGISTRY
 
 from .backbone import PromptedCLIP
-from .plpp import PerplexityRegularized, captured_outputs
+from .plpp import captured_outputs
 from .prompting import PromptTrainer, class_prompts, initial_context
 
 PLPP_CONTEXTS = ("shifted", "shared")
@@ -180,10 +180,14 @@ class CoCoOp(PromptTrainer):
     def build_clip(self, cfg, classnames, clip_model):
         return CustomCLIP(cfg, classnames, clip_model)
 
+    @classmethod
+    def plugin_hooks(cls):
+        return {"context": CoCoOpContext}
 
-@TRAINER_REGISTRY.register()
-class CoCoOp_PLPP(PerplexityRegularized, CoCoOp):
-    """CoCoOp plus PLPP's perplexity regulariser (``docs/PLPP.md``, "PLPP on CoCoOp").
+
+class CoCoOpContext:
+    """How PLPP reads CoCoOp's context (``docs/PLPP.md``, "PLPP on CoCoOp"): the "context" hook
+    CoCoOp offers plug-in trainers (``CoCoOp_PLPP``, made in trainers/plugins.py).
 
     ``TRAINER.COCOOP.PLPP_CONTEXT`` "shifted" (default) scores each image's context p_m + pi(x),
     the prompt CLIP reads, with its states read from the host's own pass (the first class

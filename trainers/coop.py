@@ -136,3 +136,9 @@ class CoOp(PromptTrainer):
     def evaluation_context(self):
         """The prompts do not change during evaluation: encode them once."""
         return self.model.text_features_fixed()
+
+    @classmethod
+    def plugin_hooks(cls):
+        from .plpp import CoOpContext  # plpp.py builds on this module
+
+        return {"context": CoOpContext}

@@ -27,7 +27,6 @@ import torch
 import torch.nn as nn
 
 from .backbone import CLIP, BlockHook, TextEncoder, tokenize
-from .plpp import PerplexityRegularized
 from .prompting import PromptTrainer, class_prompts
 
 MAX_INIT_TOKENS = 4  # the references initialise from CTX_INIT only when N_CTX <= 4
@@ -308,10 +307,14 @@ class DeepPromptTrainer(PromptTrainer):
         """The prompts do not change during evaluation: build them and the text features once."""
         return self.model.prompts_fixed()
 
+    @classmethod
+    def plugin_hooks(cls):
+        return {"context": FirstLayerContext}
 
-class FirstLayerContextRegularized(PerplexityRegularized):
-    """PLPP on a deep-prompting host (MaPLe, IVLP, PromptSRC): it scores the first-layer text
-    context, the one prompt in the token-embedding space (deep prompts and vision prompts are not
+
+class FirstLayerContext:
+    """How PLPP reads a deep-prompting host (MaPLe, IVLP, PromptSRC), the "context" hook they offer
+    plug-in trainers (trainers/plugins.py): it scores the first-layer text context, the one prompt in the token-embedding space (deep prompts and vision prompts are not
     words), with the states of the host's own prompted text pass. Attention is causal, so the
     states up to p_M are the same in every class sequence and are read from the first."""
 

@@ -18,7 +18,7 @@ trimmed text sequences and prompts built once per evaluation. The reference draw
 deep prompts while it builds CLIP, so the same seed starts them from other (equally distributed)
 values here; from the same starting prompts training is the same.
 
-``IVLP_PLPP`` adds PLPP's perplexity regulariser on the first-layer text context, as on MaPLe.
+``IVLP_PLPP`` (made in trainers/plugins.py) adds PLPP's perplexity regulariser on the first-layer text context, as on MaPLe.
 """
 from typing import Dict
 
@@ -27,7 +27,7 @@ from yacs.config import CfgNode as CN
 
 from dassl.engine import TRAINER_REGISTRY
 
-from .deep_prompting import (DeepPromptLearner, DeepPrompts, DeepPromptTrainer, FirstLayerContextRegularized, check_depth,
+from .deep_prompting import (DeepPromptLearner, DeepPrompts, DeepPromptTrainer, check_depth,
                              random_prompts, text_width, vision_width)
 
 
@@ -80,9 +80,3 @@ class IVLP(DeepPromptTrainer):
 
     def build_prompt_learner(self, cfg, classnames, clip_model):
         return VLPromptLearner(self.method_cfg(cfg), classnames, clip_model, self.config_node)
-
-
-@TRAINER_REGISTRY.register()
-class IVLP_PLPP(FirstLayerContextRegularized, IVLP):
-    """IVLP plus PLPP's perplexity regulariser on the first-layer text context, as on MaPLe
-    (docs/PLPP.md): L = CE + PPL_WEIGHT * ppl + INV_WEIGHT * inv."""

@@ -40,7 +40,7 @@ from runtime.catalogue import zero_shot_template
 
 from .backbone import encode_class_prompts
 from .coop import CLASS_TOKEN_POSITIONS, CoOp, CustomCLIP
-from .plpp import PLPP, PerplexityRegularized
+from .plpp import CoOpContext
 from .prompting import PromptTrainer
 
 INIT_WORDS = "a photo of a"  # what CTX_INIT True stands for in the reference
@@ -136,10 +136,6 @@ class KgCoOp(PromptTrainer):
         loss = ce + self.cfg.TRAINER.KGCOOP.W * distance
         return loss, {"ce": ce.item(), "kg": distance.item(), "acc": compute_accuracy(logits, label)[0].item()}
 
-
-@TRAINER_REGISTRY.register()
-class KgCoOp_PLPP(PerplexityRegularized, KgCoOp):
-    """KgCoOp plus PLPP's perplexity regulariser, scoring CoOp's context exactly as PLPP does on
-    CoOp (the prompt is CoOp's): the loss is CE + W * kg + PPL_WEIGHT * ppl + INV_WEIGHT * inv."""
-
-    perplexity_inputs = PLPP.perplexity_inputs
+    @classmethod
+    def plugin_hooks(cls):
+        return {"context": CoOpContext}  # KgCoOp's prompt is CoOp's

@@ -44,8 +44,11 @@ REFUSED = ("LinearProbeCLIP learns one weight vector per training class, so it c
 
 
 def extend_cfg(cfg) -> None:
-    """Add ``TRAINER.LINEAR_PROBE``: the reference's search and solver settings."""
-    cfg.TRAINER.LINEAR_PROBE = CN()
+    """Add ``TRAINER.LINEAR_PROBE``: the reference's search and solver settings. DePT
+    (trainers/dept.py) keeps its own keys in a node of the same name, as its reference does; the
+    two share it (no key in common)."""
+    if "LINEAR_PROBE" not in cfg.TRAINER:
+        cfg.TRAINER.LINEAR_PROBE = CN()
     cfg.TRAINER.LINEAR_PROBE.C_GRID = list(INITIAL_C)  # the first search's values of C
     cfg.TRAINER.LINEAR_PROBE.SEARCH_STEPS = 8  # halvings of the interval around the grid's best C
     cfg.TRAINER.LINEAR_PROBE.MAX_ITER = 1000  # lbfgs iterations per fit

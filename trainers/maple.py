@@ -20,7 +20,7 @@ written, and ignored when loading its files). Except:
 - text sequences are trimmed to the longest EOT position, and evaluation builds the prompts and
   the class text features once instead of once per batch.
 
-``MaPLe_PLPP`` adds PLPP's perplexity regulariser on the first-layer text context: the only
+``MaPLe_PLPP`` (made in trainers/plugins.py) adds PLPP's perplexity regulariser on the first-layer text context: the only
 prompt in the token-embedding space (the deeper prompts and the vision prompts are not words).
 """
 import copy
@@ -32,7 +32,7 @@ from yacs.config import CfgNode as CN
 
 from dassl.engine import TRAINER_REGISTRY
 
-from .deep_prompting import (DeepPromptLearner, DeepPrompts, DeepPromptTrainer, FirstLayerContextRegularized, check_depth,
+from .deep_prompting import (DeepPromptLearner, DeepPrompts, DeepPromptTrainer, check_depth,
                              random_prompts, text_width, vision_width)
 
 
@@ -76,9 +76,3 @@ class MaPLe(DeepPromptTrainer):
 
     def build_prompt_learner(self, cfg, classnames, clip_model):
         return MultiModalPromptLearner(cfg, classnames, clip_model)
-
-
-@TRAINER_REGISTRY.register()
-class MaPLe_PLPP(FirstLayerContextRegularized, MaPLe):
-    """MaPLe plus PLPP's perplexity regulariser on the first-layer text context (docs/PLPP.md),
-    read from MaPLe's own text pass with the deep prompts in place."""

@@ -16,8 +16,9 @@ teacher match the student. Equations, defaults and which choices are ours: ``doc
 The regulariser is a plug-in: ``PerplexityRegularized`` adds it to any host trainer that says
 which context vectors it scores and which hidden states the LM head reads for them
 (``perplexity_inputs``; ``lm_head_states`` applies ``TRAINER.PLPP.ALIGN``).
-``PLPP`` is the CoOp host; CoCoOp and KgCoOp define theirs in their own files, MaPLe, IVLP and
-PromptSRC share ``deep_prompting.FirstLayerContextRegularized``.
+``PLPP`` is the CoOp host (the paper's name); the trainers on the other hosts are made in
+``trainers/plugins.py`` from each host's "context" hook: ``CoOpContext`` here (CoOp, KgCoOp),
+``cocoop.CoCoOpContext``, ``deep_prompting.FirstLayerContext`` (MaPLe, IVLP, PromptSRC).
 
 This file is self-contained on purpose: copied alone into KaiyangZhou/CoOp (real Dassl, its
 vendored ``clip``) it trains there after two added lines in that repository's ``train.py``:
@@ -247,10 +248,15 @@ class PerplexityRegularized:
     host's loss is logged as ``ce`` when it is a single cross-entropy (its summary names no terms
     of its own), else under the host's names.
 
+    ``needs``: the host's "context" hook (``plugin_hooks`` in trainers/plugins.py) answers
+    ``perplexity_inputs``.
+
     At the first step (the initial prompt) and after every epoch the run prints how far the LM
     head is from uniform over the candidate words and the prompt's perplexity, and warns once
     when the perplexity term has no signal.
     """
+
+    needs = ("context",)
 
     def check_cfg(self, cfg) -> None:
         super().check_cfg(cfg)
@@ -362,9 +368,9 @@ class ReferenceCoOpHost:
 _CoOpHost = CoOp if hasattr(CoOp, "compute_loss") else type("CoOp", (ReferenceCoOpHost, CoOp), {})
 
 
-@TRAINER_REGISTRY.register()
-class PLPP(PerplexityRegularized, _CoOpHost):
-    """CoOp plus the perplexity regulariser on its context vectors.
+class CoOpContext:
+    """How PLPP reads CoOp's context (KgCoOp's too: its prompt is CoOp's); the "context" hook
+    that CoOp and KgCoOp offer plug-in trainers (trainers/plugins.py).
 
     The hidden states come from CoOp's own forward pass: CLIP's text transformer is causal, so
     the states at SOS and the context positions do not depend on the class name after them. With
@@ -391,3 +397,8 @@ class PLPP(PerplexityRegularized, _CoOpHost):
         with captured_outputs(self.perplexity_state_module()) as context_states:
             self.model.text_encoder(torch.cat([sos, ctx, padding], dim=1), tokens)
         return ctx, self.lm_head_states(context_states[0], n_ctx)
+
+
+@TRAINER_REGISTRY.register()
+class PLPP(CoOpContext, PerplexityRegularized, _CoOpHost):
+    """CoOp plus the perplexity regulariser on its context vectors (read as ``CoOpContext`` says)."""

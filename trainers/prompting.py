@@ -147,6 +147,15 @@ class PromptTrainer(TrainerX):
     # features (trainers/feature_cache.py); the model must have encode_image() and logits().
     frozen_image_tower = False
     model_name = "prompt_learner"  # registered model name: the checkpoint sub-folder
+    # What plug-ins may read (trainers/plugins.py): "clip_features", the model's image_encoder and
+    # text_encoder give raw features whose scaled cosine similarity is the logits.
+    plugin_offers: Tuple[str, ...] = ("clip_features",)
+
+    @classmethod
+    def plugin_hooks(cls) -> Dict[str, type]:
+        """Needs this host meets with a mixin that its plug-in trainers put before the plug-in
+        (trainers/plugins.py), e.g. {"context": how PLPP reads this host's context}."""
+        return {}
     frozen_checkpoint_keys: Tuple[str, ...] = ("token_prefix", "token_suffix")  # never loaded
 
     def method_cfg(self, cfg=None):

@@ -47,7 +47,6 @@ from dassl.metrics import compute_accuracy
 
 from .backbone import encode_class_prompts
 from .ivlp import IVLP
-from .deep_prompting import FirstLayerContextRegularized
 
 # PromptSRC's template ensemble: 60 of the 80 ImageNet templates of CLIP's prompt-engineering
 # notebook, in the order the reference averages them.
@@ -225,9 +224,3 @@ class PromptSRC(IVLP):
             print("GPA: the model takes the Gaussian-weighted aggregate of its per-epoch prompts")
             self.gpa.load()
         super().after_epoch()  # so the last checkpoint holds the aggregate
-
-
-@TRAINER_REGISTRY.register()
-class PromptSRC_PLPP(FirstLayerContextRegularized, PromptSRC):
-    """PromptSRC plus PLPP's perplexity regulariser on the first-layer text context, as on MaPLe
-    (docs/PLPP.md): L = PromptSRC's loss + PPL_WEIGHT * ppl + INV_WEIGHT * inv."""

@@ -3,7 +3,7 @@ script arguments beyond DATASET SEED (KgCoOp's penalty weight), as the reference
 scripts do. One row per method; a trainer without a row gets CoOp's settings with its own
 configs folder. Torch-free: the scripts and ``--dry-run`` read it at once.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 
@@ -78,6 +78,19 @@ LINEAR_PROBE = MethodDefaults(fewshot=_fixed("vit_b16"), fewshot_prompt=None, pr
                               scripts="scripts/linear_probe", protocols=("fewshot",),
                               refusal="a linear probe has one weight vector per training class, so it cannot "
                                       "classify new classes or another dataset's")
+# DePT (Koorye/DePT) runs each host with its own config (10 epochs) and the same for host+DePT;
+# its runner loops over seeds 1 2 3 and reads the last epoch. <Host>_PLPP_DePT takes <Host>_DePT's row.
+_DEPT = dict(protocols=("base2new", "xd"),
+             refusal="DePT's head learns the base classes (or ImageNet's for cross-dataset): few-shot on all of a "
+                     "dataset's classes has no head to train, and ImageNet-A/-R's class subsets are not mapped onto it")
+_DEPT_COOP = "vit_b16_ep10_bs4_lr35"
+COOP_DEPT = MethodDefaults(base2new=_DEPT_COOP, base2new_imagenet=None, xd=_DEPT_COOP, fewshot=_fixed(_DEPT_COOP),
+                           fewshot_prompt=None, **_DEPT)
+_DEPT_KGCOOP = "vit_b16_ep10_ctxv1_bs4_lr35"
+KGCOOP_DEPT = replace(KGCOOP, base2new=_DEPT_KGCOOP, xd=_DEPT_KGCOOP, fewshot=_fixed(_DEPT_KGCOOP), fewshot_prompt=None,
+                      params={"WEIGHT": "2.0"}, **_DEPT)
+_DEPT_MAPLE = "vit_b16_c2_ep10_batch4_2ctx"
+MAPLE_DEPT = replace(MAPLE, base2new=_DEPT_MAPLE, xd=_DEPT_MAPLE, fewshot=_fixed(_DEPT_MAPLE), **_DEPT)
 
 METHODS: Dict[str, MethodDefaults] = {
     "CoOp": MethodDefaults(scripts="scripts/coop"),
@@ -93,6 +106,13 @@ METHODS: Dict[str, MethodDefaults] = {
     "PromptSRC": PROMPTSRC,
     "PromptSRC_PLPP": PROMPTSRC,
     "LinearProbeCLIP": LINEAR_PROBE,
+    "CoOp_DePT": COOP_DEPT,
+    "CoOp_PLPP_DePT": COOP_DEPT,
+    "CoCoOp_DePT": replace(COCOOP, **_DEPT),
+    "KgCoOp_DePT": KGCOOP_DEPT,
+    "MaPLe_DePT": MAPLE_DEPT,
+    "IVLP_DePT": replace(IVLP, **_DEPT),
+    "PromptSRC_DePT": replace(PROMPTSRC, **_DEPT),
 }
 ZERO_SHOT = ("ZeroshotCLIP", "ZeroshotCLIP2")  # zero-shot CLIP reads CoOp's backbone configs
 

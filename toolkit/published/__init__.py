@@ -72,11 +72,11 @@ def find(protocol: str, trainer: str, cfg: str) -> Optional[PublishedTable]:
 
 
 def not_published(trainer: str) -> Optional[str]:
-    """Why ``trainer`` has no published numbers (PLPP and its variants), or None."""
+    """Why ``trainer`` has no published numbers (PLPP and its variants, with other plug-ins too), or None."""
     from .data import NOT_PUBLISHED
 
-    for prefix, reason in NOT_PUBLISHED.items():
-        if trainer == prefix or trainer.endswith("_" + prefix):
+    for name, reason in NOT_PUBLISHED.items():
+        if name in trainer.split("_"):
             return reason
     return None
 

@@ -10,6 +10,11 @@ Provenance (read for this file, December 2026):
   readme.md; its per-dataset rows were found only in one secondary copy that fails the checks,
   so they are not stored), IVLP (muzairkhattak/multimodal-prompt-learning README, MaPLe's
   2+2-token baseline; muzairkhattak/PromptSRC README, the 4+4-token, 20-epoch baseline).
+- Base-to-new averages with DePT (Zhang et al., CVPR 2024, arXiv 2309.07439): Koorye/DePT's README
+  figure examples/base_to_new_performance.png (the paper's base-to-new table), read for this file:
+  each host as DePT ran it (its configs, 10 epochs) and with DePT. CoCoOp's own run there uses
+  CoCoOp's config name, which holds CoCoOp's paper numbers here, so only CoCoOp + DePT is stored;
+  PromptSRC + DePT is left out (the reference ships no PromptSRC config to compare with).
 - Cross-dataset: CoOp / CoCoOp: CoCoOp paper Table 2; MaPLe: arXiv 2210.03117 Table 2;
   PromptSRC: arXiv 2307.06948 (cross-dataset table); benchmarks.md section 3.3.
 - Domain generalisation: CLIP / CoOp / CoCoOp: CoCoOp paper Table 3; MaPLe: arXiv 2210.03117
@@ -32,6 +37,8 @@ COCOOP_PAPER = "Zhou et al., CVPR 2022 (CoCoOp), arXiv 2203.05557"
 MAPLE_PAPER = "Khattak et al., CVPR 2023 (MaPLe), arXiv 2210.03117"
 PROMPTSRC_PAPER = "Khattak et al., ICCV 2023 (PromptSRC), arXiv 2307.06948"
 KGCOOP_PAPER = "Yao et al., CVPR 2023 (KgCoOp), arXiv 2303.13283"
+DEPT_SOURCE = ("Zhang et al., CVPR 2024 (DePT), arXiv 2309.07439, base-to-new table (average over 11 datasets), "
+               "as Koorye/DePT's README shows it (examples/base_to_new_performance.png)")
 
 
 def b2n(values: Mapping[str, Tuple[float, float, float]]) -> Dict[str, Dict[str, float]]:
@@ -93,6 +100,20 @@ IVLP_MAPLE_B2N = base2new("IVLP", "muzairkhattak/multimodal-prompt-learning READ
 IVLP_PROMPTSRC_B2N = base2new("IVLP", "muzairkhattak/PromptSRC README.md (its independent V-L prompting baseline)",
                               ("vit_b16_c2_ep20_batch4_4+4ctx",), {}, (84.21, 71.79, 77.51),
                               "IVLP (4+4 tokens, 20 epochs)")
+# DePT's runs: each host on DePT's config (the same for host and host + DePT), averages only.
+COOP_DEPT_HOST_B2N = base2new("CoOp", DEPT_SOURCE, ("vit_b16_ep10_bs4_lr35",), {}, (81.50, 69.77, 75.18),
+                              "CoOp (as DePT runs it)")
+COOP_DEPT_B2N = base2new("CoOp_DePT", DEPT_SOURCE, ("vit_b16_ep10_bs4_lr35",), {}, (83.66, 71.82, 77.29), "CoOp + DePT")
+COCOOP_DEPT_B2N = base2new("CoCoOp_DePT", DEPT_SOURCE, ("vit_b16_c4_ep10_batch1_ctxv1",), {}, (83.80, 72.89, 77.97),
+                           "CoCoOp + DePT")
+KGCOOP_DEPT_HOST_B2N = base2new("KgCoOp", DEPT_SOURCE, ("vit_b16_ep10_ctxv1_bs4_lr35",), {}, (80.93, 73.88, 77.25),
+                                "KgCoOp (as DePT runs it)")
+KGCOOP_DEPT_B2N = base2new("KgCoOp_DePT", DEPT_SOURCE, ("vit_b16_ep10_ctxv1_bs4_lr35",), {}, (83.62, 75.04, 79.10),
+                           "KgCoOp + DePT")
+MAPLE_DEPT_HOST_B2N = base2new("MaPLe", DEPT_SOURCE, ("vit_b16_c2_ep10_batch4_2ctx",), {}, (83.54, 73.76, 78.35),
+                               "MaPLe (as DePT runs it)")
+MAPLE_DEPT_B2N = base2new("MaPLe_DePT", DEPT_SOURCE, ("vit_b16_c2_ep10_batch4_2ctx",), {}, (84.85, 74.82, 79.52),
+                          "MaPLe + DePT")
 
 # ---------------------------------------------------------------------------------------------
 # Cross-dataset transfer (train on ImageNet, all classes, 16 shots; ViT-B/16); average over the 10 targets
@@ -143,6 +164,8 @@ PROMPTSRC_DG = dg("PromptSRC", f"{PROMPTSRC_PAPER}, domain-generalisation table"
 
 TABLES = (
     CLIP_B2N, COOP_B2N, COCOOP_B2N, KGCOOP_B2N, MAPLE_B2N, IVLP_MAPLE_B2N, IVLP_PROMPTSRC_B2N, PROMPTSRC_B2N,
+    COOP_DEPT_HOST_B2N, COOP_DEPT_B2N, COCOOP_DEPT_B2N, KGCOOP_DEPT_HOST_B2N, KGCOOP_DEPT_B2N, MAPLE_DEPT_HOST_B2N,
+    MAPLE_DEPT_B2N,
     COOP_XD, COCOOP_XD, MAPLE_XD, PROMPTSRC_XD,
     CLIP_DG, COOP_DG, COCOOP_DG, MAPLE_DG, PROMPTSRC_DG,
 )

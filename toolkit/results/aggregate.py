@@ -10,9 +10,11 @@ from .discover import ZEROSHOT_SEED, Cell, Method, seed_order
 from .protocols import AVERAGE, PROTOCOLS, SOURCE_DATASET, Protocol, column_order, dataset_order
 
 PLPP = "PLPP"  # the CoOp host's trainer name; every other host's variant is "<Host>_PLPP"
-PLPP_SUFFIX = "_PLPP"
 PLPP_HOST = "CoOp"
-# The published base-to-new tables' row order; other methods follow by name, each PLPP variant
+# Plug-ins in their composition order (trainers/plugins.py): "<Host>_<Plugin>[_<Plugin>]" is the
+# host with them; rows follow the host in this order (host, +PLPP, +DePT, +both).
+PLUGINS = ("PLPP", "DePT")
+# The published base-to-new tables' row order; other methods follow by name, each plug-in variant
 # right after its host.
 METHOD_ORDER = ("ZeroshotCLIP", "CoOp", "CoCoOp", "KgCoOp", "MaPLe", "IVLP", "PromptSRC")
 
@@ -203,12 +205,24 @@ def comparisons(entries: List[Entry], baseline: str) -> List[Comparison]:
     return [c for c in result if c.deltas]  # methods with nothing in common are not compared
 
 
-def host_trainer(trainer: str) -> str:
-    """The trainer a PLPP variant regularises: ``<Host>_PLPP`` -> ``<Host>``, ``PLPP`` -> CoOp;
-    "" for a trainer that is not a PLPP variant."""
+def split_plugins(trainer: str) -> Tuple[str, Tuple[str, ...]]:
+    """(host, plug-ins) of a trainer name: ``CoOp_PLPP_DePT`` -> (CoOp, (PLPP, DePT)), ``PLPP`` ->
+    (CoOp, (PLPP,)), ``CoOp`` -> (CoOp, ())."""
     if trainer.upper() == PLPP:
-        return PLPP_HOST
-    return trainer[: -len(PLPP_SUFFIX)] if trainer.upper().endswith(PLPP_SUFFIX) else ""
+        return PLPP_HOST, (PLPP,)
+    names = {p.upper(): p for p in PLUGINS}
+    parts = trainer.split("_")
+    plugins: List[str] = []
+    while len(parts) > 1 and parts[-1].upper() in names:
+        plugins.insert(0, names[parts.pop().upper()])
+    return "_".join(parts), tuple(plugins)
+
+
+def host_trainer(trainer: str) -> str:
+    """The trainer a plug-in variant adds to: ``<Host>_PLPP``, ``<Host>_DePT``,
+    ``<Host>_PLPP_DePT`` -> ``<Host>``, ``PLPP`` -> CoOp; "" for a trainer that is no variant."""
+    host, plugins = split_plugins(trainer)
+    return host if plugins else ""
 
 
 def host_of(method: Method, methods: Iterable[Method]) -> Optional[Method]:
@@ -232,11 +246,11 @@ def host_comparisons(entries: List[Entry], protocol: str = "base2new") -> List[C
     return [c for c in found if c.deltas]
 
 
-def method_rank(method: Method) -> Tuple[int, str, bool, Method]:
-    """Zero-shot CLIP first, then METHOD_ORDER, then other methods by name; a PLPP variant
-    (``host_trainer``) right after its host's runs."""
-    host = host_trainer(method.trainer)
-    name = (host or method.trainer).lower()
+def method_rank(method: Method) -> Tuple[int, str, int, Tuple[int, ...], Method]:
+    """Zero-shot CLIP first, then METHOD_ORDER, then other methods by name; each plug-in variant
+    right after its host's runs: one plug-in before two, in the order of ``PLUGINS``."""
+    host, plugins = split_plugins(method.trainer)
+    name = host.lower()
     known = [m.lower() for m in METHOD_ORDER]
     rank = 0 if name.startswith("zeroshotclip") else (known.index(name) if name in known else len(known))
-    return (rank, name, bool(host), method)
+    return (rank, name, len(plugins), tuple(PLUGINS.index(p) for p in plugins), method)

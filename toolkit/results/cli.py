@@ -15,8 +15,8 @@ Per protocol and method (trainer + config) it prints mean ± std over seeds (pop
   base-to-new    Base, New, HM per dataset; the average row is the HM of the mean Base and the mean
                  New over the 11 datasets, as the published tables compute it. With several
                  methods, one table puts them side by side (zero-shot CLIP, CoOp, CoCoOp, KgCoOp,
-                 MaPLe, IVLP, PromptSRC, others by name), each PLPP variant under its host with a
-                 Δ row (PLPP − CoOp, <Host>_PLPP − <Host>);
+                 MaPLe, IVLP, PromptSRC, others by name), each plug-in variant under its host
+                 (host, +PLPP, +DePT, +both) with a Δ row (PLPP − CoOp, <Host>_DePT − <Host>, ...);
   few-shot       dataset x shots (CoOp's *_ep50/*_ep100 configs for few shots join one curve);
   cross-dataset  ImageNet source, the 10 targets and their mean;
   domain gen.    ImageNet source, the 4 ImageNet variants and their mean.

@@ -19,7 +19,8 @@ HM_NOTE = (
     "as in the papers (not the mean of the per-dataset HMs)"
 )
 DELTA_NOTE = (
-    "Δ rows: a PLPP variant's mean minus its host's (PLPP's host is CoOp, <Host>_PLPP's is <Host>) "
+    "Δ rows: a plug-in variant's mean minus its host's (PLPP's host is CoOp, <Host>_PLPP's, <Host>_DePT's "
+    "and <Host>_PLPP_DePT's is <Host>) "
     "where both have results; the average Δ is taken over the datasets both have"
 )
 B2N_COLUMNS = ("Base", "New", "HM")
@@ -177,7 +178,7 @@ def seed_table(protocol: Protocol, entries: List[Entry]) -> Table:
 
 def methods_table(protocol: Protocol, entries: List[Entry], hosts: List[Comparison]) -> Table:
     """Base-to-new, every method side by side as in the papers: a block per dataset (the average
-    first), a row per method, and under each PLPP variant a Δ row against its host."""
+    first), a row per method, and under each plug-in variant a Δ row against its host."""
     by_key = {(e.dataset, e.method, e.column): e for e in entries}
     methods = sorted({e.method for e in entries}, key=method_rank)
     datasets = sorted({e.dataset for e in entries}, key=lambda d: (d != AVERAGE, dataset_order(d)))

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# CoOp_PLPP_DePT (CoOp plus PLPP and DePT). Base-to-new: evaluate the trained prompt on the new classes (SUB=base: base classes).
+# Usage: DATA=/path/to/datasets bash scripts/coop_plpp_dept/base2new_test.sh DATASET SEED [--force]
+# Details, CFG and the other environment variables: scripts/lib/base2new_test.sh
+TRAINER=CoOp_PLPP_DePT METHOD_SCRIPTS=scripts/coop_plpp_dept exec bash "$(dirname "$0")/../lib/base2new_test.sh" "$@"

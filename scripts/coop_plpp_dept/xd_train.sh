@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# CoOp_PLPP_DePT (CoOp plus PLPP and DePT). Cross-dataset: train on ImageNet (all classes, 16 shots).
+# Usage: DATA=/path/to/datasets bash scripts/coop_plpp_dept/xd_train.sh SEED [--force]
+# Details, CFG and the other environment variables: scripts/lib/xd_train.sh
+TRAINER=CoOp_PLPP_DePT METHOD_SCRIPTS=scripts/coop_plpp_dept exec bash "$(dirname "$0")/../lib/xd_train.sh" "$@"

@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# MaPLe_DePT: MaPLe plus DePT's channel-adjusted head; arguments, configs and layout as scripts/maple/base2new_test_maple.sh.
+TRAINER=MaPLe_DePT exec bash "$(dirname "$0")/../maple/base2new_test_maple.sh" "$@"

@@ -1,0 +1,4 @@
+#!/usr/bin/env bash
+# PromptSRC_DePT: PromptSRC plus DePT, through scripts/promptsrc/base2new_train.sh (its arguments and layout).
+# Usage: DATA=/path/to/datasets bash scripts/promptsrc_dept/base2new_train.sh DATASET SEED [--force]
+TRAINER=PromptSRC_DePT METHOD_SCRIPTS=scripts/promptsrc_dept exec bash "$(dirname "$0")/../promptsrc/base2new_train.sh" "$@"
