@@ -7,10 +7,12 @@ import pytest
 import torch
 from yacs.config import CfgNode as CN
 
+from runs import build_trainer, make_dataset, train_args
 from testing.tiny_clip import build_tiny_clip
 from trainers import cocoop, coop, ivlp, kgcoop, maple
 from trainers.backbone import clip
 from trainers.deep_prompting import DeepPromptCLIP
+from trainers.plpp import captured_outputs
 from trainers.prefix_encoding import common_prefix_length, length_buckets
 
 # fp32 rounding only: the attention's sums run in another order (measured 4e-7 to 1.4e-6 here;
@@ -39,7 +41,7 @@ def config(node: str, shared: bool = True, extend=None, **settings) -> CN:
 def assert_close(got: torch.Tensor, expected: torch.Tensor, rel: float = REL) -> None:
     """Relative error ||got - expected|| / ||expected|| at most ``rel``."""
     assert got.shape == expected.shape
-    error = float((got - expected).norm() / expected.norm())
+    error = float((got - expected).detach().norm() / expected.detach().norm())
     assert error <= rel, f"relative error {error:.1e}"
 
 
@@ -150,6 +152,34 @@ def test_lower_precisions_agree_with_full_sequences(precision):
         got, expected = shared.encode_text(), full.encode_text()
     assert got.dtype == expected.dtype
     assert_close(got.float(), expected.float(), rel=2e-2)
+
+
+@pytest.mark.parametrize("trainer_name, config_name, n_ctx", [("PLPP", "vit_b16_ep50", 16),
+                                                             ("KgCoOp_PLPP", "vit_b16_ep100_ctxv1", 4)])
+def test_plpp_reads_its_context_states_from_the_prefix_pass(tmp_path, clip_checkpoint, trainer_name, config_name, n_ctx):
+    """One training step: the regulariser's inputs, the logged terms and the update against the
+    full sequences; the states are the prefix pass's, with no extra text pass."""
+    data_root = make_dataset(str(tmp_path / "data"))
+    steps = {}
+    for shared in (True, False):
+        trainer = build_trainer(train_args(data_root, str(tmp_path / str(shared)), trainer=trainer_name, config=config_name,
+                                           opts=["MODEL.SHARED_PREFIX", str(shared)]), seed=1)
+        trainer.batch_idx, trainer.num_batches = 0, 10
+        received = []
+        hook = trainer.regularizer.register_forward_hook(lambda _m, inputs, _out: received.append([t.detach().clone() for t in inputs]))
+        with captured_outputs(trainer.model.text_encoder.ln_final) as passes:
+            summary = trainer.forward_backward(next(iter(trainer.train_loader_x)))
+        hook.remove()
+        steps[shared] = (received[0], summary, trainer.model.prompt_learner.ctx.detach().clone(), len(passes))
+    (ctx, states), summary, updated, n_passes = steps[True]
+    (full_ctx, full_states), full_summary, full_updated, _ = steps[False]
+    assert n_passes == 2  # the prefix, then every class's EOT state
+    assert torch.equal(ctx, full_ctx) and states.shape == full_states.shape == (1, n_ctx, 64)
+    assert_close(states, full_states)
+    assert summary.keys() == full_summary.keys()
+    for key in summary:
+        assert summary[key] == pytest.approx(full_summary[key], rel=1e-5, abs=1e-6), key
+    assert_close(updated, full_updated)
 
 
 # ---- CoCoOp ------------------------------------------------------------------------------------
