@@ -28,7 +28,7 @@ MAX_BUCKETS = 4  # suffix length groups per encoding: fewer padded tokens agains
 
 def extend_cfg(cfg) -> None:
     """Add ``MODEL.SHARED_PREFIX``: encode the prompts' shared prefix once (True) or every class's
-    full sequence (False, the reference's computation; for comparison and debugging)."""
+    full (trimmed) sequence as before this option (False; for comparison and debugging)."""
     cfg.MODEL.SHARED_PREFIX = True
 
 
@@ -150,9 +150,9 @@ def length_buckets(lengths: Sequence[int], max_buckets: int = MAX_BUCKETS) -> Li
     distinct lengths)."""
     distinct = sorted(set(lengths))
     count = [sum(1 for n in lengths if n <= d) for d in distinct]  # how many have length <= distinct[i]
-    # cost[b][i]: fewest padded tokens covering lengths <= distinct[i] with b + 1 groups; cut: where the last starts
-    inf = float("inf")
-    cost = [[inf] * len(distinct) for _ in range(max_buckets)]
+    # cost[b][i]: fewest padded tokens covering lengths <= distinct[i] with at most b + 1 groups;
+    # cut[b][i]: where the last of those groups starts
+    cost = [[0] * len(distinct) for _ in range(max_buckets)]
     cut = [[0] * len(distinct) for _ in range(max_buckets)]
     for i, d in enumerate(distinct):
         cost[0][i] = count[i] * (d + 1)
