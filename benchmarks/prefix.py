@@ -18,7 +18,10 @@ The model has CLIP ViT-B/16's widths with random weights and ``--layers`` layers
 CUDA, 1 on the CPU by default (a 1000-class step of 12 layers takes minutes there); prompt depths
 are capped at the number of layers. Image batches: 32 on CUDA, 4 on the CPU (CoCoOp: 1, its
 configs' batch). PromptSRC's frozen 60-template features are set at random before timing (a run
-computes them once). Last, the frozen image tower on the training batch, with autograd enabled
+computes them once). On the CPU each process runs one intra-op thread: on a CPU shared with other
+work, two threads make every small operation wait for a preempted thread, which measures the
+machine's load rather than the work (the shared-prefix path runs more, smaller operations).
+Last, the frozen image tower on the training batch, with autograd enabled
 (as before) against ``PromptedCLIP.encode_image`` (no autograd).
 """
 import argparse
@@ -78,6 +81,8 @@ def measure(s: Dict) -> Dict:
     from benchmarks.cocoop import peak_of
     from benchmarks.common import paired_medians
 
+    if device() == "cpu":  # see the module docstring: one intra-op thread on a shared CPU
+        torch.set_num_threads(1)
     sides = {shared: build_side(s, shared) for shared in (False, True)}
     torch.manual_seed(0)
     batch = {"img": torch.randn(s["batch"], 3, 224, 224), "label": torch.randint(0, s["n_classes"], (s["batch"],))}
