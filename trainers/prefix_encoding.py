@@ -123,8 +123,8 @@ def encode_suffixes(encoder: TextEncoder, states: PrefixStates, suffix: torch.Te
     reach it); eot [C]: each EOT's index in its suffix. Suffixes are encoded in length groups;
     their EOT states then pass ``ln_final`` and the projection together.
     """
+    groups = length_buckets(eot.tolist())  # before moving eot: no device synchronisation
     eot = eot.to(suffix.device)
-    groups = length_buckets(eot.tolist())
     eot_states = []
     for group in groups:
         index = torch.tensor(group, device=suffix.device)
