@@ -35,7 +35,7 @@ from typing import Dict, List
 if __package__ in (None, ""):  # run as a file: python benchmarks/prefix.py
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import REPO, Context, device, figure, machine  # noqa: E402
+from benchmarks.common import REPO, Context, device, figure  # noqa: E402
 
 # method: (config, config node, extra options)
 METHODS = {
@@ -189,16 +189,12 @@ def main() -> None:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.exit(2, f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}\n")
-    from benchmarks.__main__ import print_figures
+    from benchmarks.common import write_script_figures
 
     root = tempfile.mkdtemp(prefix="plpp-bench-prefix-")
     rows = figures(Context(root, args.quick, args.repeats, os.environ.get("CLIP_CHECKPOINT") or os.path.join(root, "random")),
                    args.layers, methods)
-    print_figures(rows)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"command": " ".join(["python -m benchmarks.prefix", *sys.argv[1:]]), "machine": machine(), "figures": rows}, f, indent=2)
-    print(f"written: {args.out}")
+    write_script_figures("benchmarks.prefix", rows, args.out)
 
 
 if __name__ == "__main__":
