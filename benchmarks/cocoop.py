@@ -177,17 +177,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 and 100 classes: a smoke run")
     parser.add_argument("--out", default=os.path.join(REPO, "output", "benchmarks", "cocoop.json"))
     args = parser.parse_args()
-    from benchmarks.__main__ import print_figures
-    from benchmarks.common import machine
+    from benchmarks.common import write_script_figures
 
     root = tempfile.mkdtemp(prefix="plpp-bench-cocoop-")
     # No $CLIP_CHECKPOINT: a path under root, which figures() replaces by its random ViT-B/16-shaped CLIP.
     rows = figures(Context(root, args.quick, args.repeats, os.environ.get("CLIP_CHECKPOINT") or os.path.join(root, "random")), args.layers)
-    print_figures(rows)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump({"command": " ".join(["python -m benchmarks.cocoop", *sys.argv[1:]]), "machine": machine(), "figures": rows}, f, indent=2)
-    print(f"written: {args.out}")
+    write_script_figures("benchmarks.cocoop", rows, args.out)
 
 
 if __name__ == "__main__":

@@ -128,6 +128,19 @@ def machine() -> Dict[str, object]:
     return info
 
 
+def write_script_figures(script: str, rows: List[Dict], out: str) -> None:
+    """A benchmark script's rows: printed, and written to ``out`` (JSON) with the machine and command."""
+    import json
+
+    from benchmarks.__main__ import print_figures
+
+    print_figures(rows)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump({"command": " ".join([f"python -m {script}", *sys.argv[1:]]), "machine": machine(), "figures": rows}, f, indent=2)
+    print(f"written: {out}")
+
+
 def context_from_args(description: str) -> Context:
     """Parse ``--quick`` / ``--repeats`` for one benchmark run as a script."""
     import tempfile

@@ -5,7 +5,7 @@ from benchmarks.common import figure
 
 def test_every_benchmark_module_is_discovered():
     names = discover()
-    assert {"speed", "cache", "growth", "memory"} <= set(names)
+    assert {"speed", "cache", "growth", "memory", "prefix"} <= set(names)
     assert not {"__main__", "common"} & set(names)
 
 

@@ -119,12 +119,23 @@ def test_batched_path_equals_the_references_per_image_path(data_root, tmp_path, 
 
 
 def test_prompts_are_trimmed_to_the_longest_class_prompt(data_root, tmp_path, clip_checkpoint):
-    trainer = build(data_root, str(tmp_path / "out"))
+    trainer = build(data_root, str(tmp_path / "out"), opts=["MODEL.SHARED_PREFIX", "False"])
     model = trainer.model
     with captured_outputs(model.text_encoder.ln_final) as passes:
         trainer.forward_backward(next(iter(trainer.train_loader_x)))
     eot = model.tokenized_prompts.argmax(-1)
     assert len(passes) == 1 and passes[0].shape[:2] == (8 * 5, int(eot.max()) + 1) and passes[0].shape[1] < 77
+
+
+def test_shared_prefix_is_encoded_once_per_image(data_root, tmp_path, clip_checkpoint):
+    """The default: "[SOS] p_1+pi(x) ... p_M+pi(x) ..." once per image, then each class's EOT feature."""
+    trainer = build(data_root, str(tmp_path / "out"))
+    model = trainer.model
+    with captured_outputs(model.text_encoder.ln_final) as passes:
+        trainer.forward_backward(next(iter(trainer.train_loader_x)))
+    assert model.prefix_length == 1 + 4  # SOS and the context "a photo of a"; class names differ after it
+    assert passes[0].shape[:2] == (8, model.prefix_length)
+    assert sum(p.shape[1] for p in passes[1:]) == 5 and all(p.shape[0] == 8 and p.dim() == 3 for p in passes[1:])
 
 
 @pytest.mark.parametrize("key, value, message", [
@@ -144,10 +155,12 @@ def test_cocoop_plpp_with_zero_weights_is_exactly_cocoop(data_root, tmp_path, cl
     batch = next(iter(cocoop.train_loader_x))
     with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
         plpp_summary = plpp.forward_backward(batch)
-    assert plpp_summary == cocoop.forward_backward(batch)  # the same loss and accuracy, nothing else
+    with captured_outputs(cocoop.model.text_encoder.ln_final) as cocoop_passes:
+        cocoop_summary = cocoop.forward_backward(batch)
+    assert plpp_summary == cocoop_summary  # the same loss and accuracy, nothing else
     for (name, a), (_, b) in zip(cocoop.model.prompt_learner.state_dict().items(), plpp.model.prompt_learner.state_dict().items()):
         assert torch.equal(a, b), name  # the same update
-    assert len(text_passes) == 1
+    assert len(text_passes) == len(cocoop_passes)  # no extra text pass
 
 
 def regulariser_inputs(trainer, batch):

@@ -170,6 +170,16 @@ def test_prompt_learner_attributes_match_the_reference(fp32_clip):
     assert set(learner.state_dict()) == {"ctx", "token_prefix", "token_suffix"}
 
 
+def test_frozen_image_tower_runs_without_autograd_in_evaluation_mode(fp32_clip):
+    model = CustomCLIP(tiny_cfg(), CLASSNAMES, fp32_clip)
+    images = torch.randn(2, 3, 224, 224)
+    with torch.enable_grad():
+        features = model.encode_image(images)
+        expected = model.image_encoder(images)
+    assert not model.image_encoder.training and not features.requires_grad
+    assert torch.equal(features, expected / expected.norm(dim=-1, keepdim=True))
+
+
 @pytest.mark.parametrize("trainer", ["ZeroshotCLIP", "ZeroshotCLIP2"])
 def test_zero_shot_clip_reports_clips_own_accuracy(data_root, tmp_path, clip_checkpoint, trainer):
     from clip import clip

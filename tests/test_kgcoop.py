@@ -120,7 +120,9 @@ def test_features_are_computed_once_and_each_step_encodes_the_prompt_once(data_r
     assert "hand_written_features" not in trainer.model.state_dict()
     with captured_outputs(trainer.model.text_encoder.ln_final) as text_passes:
         trainer.forward_backward(next(iter(trainer.train_loader_x)))
-    assert len(text_passes) == 1 and len(text_passes[0]) == trainer.model.prompt_learner.n_cls
+    # One text pass (MODEL.SHARED_PREFIX: the prompts' shared prefix, then every class's EOT state).
+    prefix, eot = text_passes
+    assert len(prefix) == 1 and eot.shape[:2] == (1, trainer.model.prompt_learner.n_cls)
     assert torch.equal(trainer.model.hand_written_features, features)
 
 
@@ -169,9 +171,11 @@ def test_kgcoop_plpp_with_zero_weights_is_exactly_kgcoop(data_root, tmp_path, cl
     batch = next(iter(kgcoop.train_loader_x))
     with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
         plpp_summary = plpp.forward_backward(batch)
-    assert plpp_summary == kgcoop.forward_backward(batch)  # the same loss, terms and accuracy, nothing else
+    with captured_outputs(kgcoop.model.text_encoder.ln_final) as host_passes:
+        kgcoop_summary = kgcoop.forward_backward(batch)
+    assert plpp_summary == kgcoop_summary  # the same loss, terms and accuracy, nothing else
     assert torch.equal(kgcoop.model.prompt_learner.ctx, plpp.model.prompt_learner.ctx)
-    assert len(text_passes) == 1
+    assert len(text_passes) == len(host_passes)  # no extra text pass
 
 
 def test_kgcoop_plpp_adds_the_regulariser_on_coops_context(data_root, tmp_path, clip_checkpoint):

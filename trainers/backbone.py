@@ -184,8 +184,14 @@ class PromptedCLIP(nn.Module):
         self.logit_scale = clip_model.logit_scale
         self.dtype = clip_model.dtype
 
+    @torch.no_grad()
     def encode_image(self, image: torch.Tensor) -> torch.Tensor:
-        """Unit-norm image features [batch, embed_dim] (frozen: the feature cache stores them)."""
+        """Unit-norm image features [batch, embed_dim] (frozen: the feature cache stores them).
+
+        Without autograd, in training too: nothing learned is upstream of them. The tower stays
+        in evaluation mode, as ``clip.build_model`` returns it (Dassl switches only registered
+        modules), so a ResNet's BatchNorm statistics never move.
+        """
         image_features = self.image_encoder(image.type(self.dtype))
         return image_features / image_features.norm(dim=-1, keepdim=True)
 

@@ -25,6 +25,7 @@ from dassl.engine import TRAINER_REGISTRY
 
 from .backbone import PromptedCLIP
 from .plpp import captured_outputs
+from .prefix_encoding import common_prefix_length, encode_prefix, encode_suffixes, shared_prefix_enabled
 from .prompting import PromptTrainer, class_prompts, initial_context
 
 PLPP_CONTEXTS = ("shifted", "shared")
@@ -108,6 +109,10 @@ class CustomCLIP(PromptedCLIP):
         self.text_memory_bytes = cfg.TRAINER.COCOOP.TEXT_MEMORY_MB * 2**20
         eot = self.tokenized_prompts.argmax(dim=-1)
         self.prompt_length = int(eot.max()) + 1  # every class prompt ends before this position
+        # MODEL.SHARED_PREFIX: "[SOS] p_1+pi(x) ... p_M+pi(x)" (and common words after it) is
+        # encoded once per image, each class's rest against it (0: full sequences).
+        self.prefix_length = common_prefix_length(self.tokenized_prompts) if shared_prefix_enabled(cfg, clip_model) else 0
+        self.suffix_eot = eot - self.prefix_length
 
     def logits(self, image_features: torch.Tensor) -> torch.Tensor:
         """Logits [batch, n_cls] of unit-norm image features: the meta-network reads only these,
@@ -132,17 +137,51 @@ class CustomCLIP(PromptedCLIP):
     def encode_text(self, ctx: torch.Tensor) -> torch.Tensor:
         """Unit-norm text features [batch, n_cls, embed_dim] of every image's class prompts,
         given each image's context ctx [batch, n_ctx, d]."""
-        n_sequences = ctx.shape[0] * self.prompt_learner.n_cls
-        training = torch.is_grad_enabled() and ctx.requires_grad
-        chunk = self.sequences_per_chunk(training)
-        if training and n_sequences > chunk:  # keep only each chunk's output; recompute the rest
-            features = [checkpoint(self.encode_sequences, ctx, start, min(start + chunk, n_sequences), use_reentrant=False)
-                        for start in range(0, n_sequences, chunk)]
+        if self.prefix_length:
+            features = self.encode_with_shared_prefix(ctx)
         else:
-            features = [self.encode_sequences(ctx, start, min(start + chunk, n_sequences))
-                        for start in range(0, n_sequences, chunk)]
-        features = torch.cat(features).view(ctx.shape[0], self.prompt_learner.n_cls, -1)
+            n_sequences = ctx.shape[0] * self.prompt_learner.n_cls
+            chunk = self.sequences_per_chunk(self.training_pass(ctx))
+            features = self.in_chunks(self.encode_sequences, ctx, [(start, min(start + chunk, n_sequences))
+                                                                  for start in range(0, n_sequences, chunk)])
+            features = torch.cat(features).view(ctx.shape[0], self.prompt_learner.n_cls, -1)
         return features / features.norm(dim=-1, keepdim=True)
+
+    @staticmethod
+    def training_pass(ctx: torch.Tensor) -> bool:
+        return torch.is_grad_enabled() and ctx.requires_grad
+
+    def in_chunks(self, encode, ctx: torch.Tensor, chunks: List[tuple]) -> List[torch.Tensor]:
+        """``encode(ctx, *chunk)`` for every chunk; in training with several chunks each keeps only
+        its output and recomputes its activations in the backward pass."""
+        if self.training_pass(ctx) and len(chunks) > 1:
+            return [checkpoint(encode, ctx, *chunk, use_reentrant=False) for chunk in chunks]
+        return [encode(ctx, *chunk) for chunk in chunks]
+
+    def encode_with_shared_prefix(self, ctx: torch.Tensor) -> torch.Tensor:
+        """``encode_text``'s features [batch, n_cls, embed_dim], unnormalised: each image's prefix
+        encoded once, then blocks of (images, classes) suffixes against it."""
+        learner = self.prompt_learner
+        n_images, n_cls = ctx.shape[0], learner.n_cls
+        fixed = self.prefix_length - 1 - learner.n_ctx  # common words after the context
+        prefix = torch.cat([learner.token_prefix[:1].expand(n_images, -1, -1), ctx,
+                            learner.token_suffix[:1, :fixed].expand(n_images, -1, -1)], dim=1)
+        states = encode_prefix(self.text_encoder, prefix)
+        suffix_length = int(self.suffix_eot.max()) + 1
+        chunk = self.sequences_per_chunk(self.training_pass(ctx), suffix_length, self.prefix_length + suffix_length)
+        classes = min(n_cls, chunk)
+        images = max(1, chunk // classes)
+        blocks = [(i, min(i + images, n_images), c, min(c + classes, n_cls))
+                  for i in range(0, n_images, images) for c in range(0, n_cls, classes)]
+
+        def encode_block(_ctx, image_start, image_end, class_start, class_end):  # the prefix states carry ctx
+            suffix = learner.token_suffix[class_start:class_end, fixed : fixed + suffix_length]
+            return encode_suffixes(self.text_encoder, states.select(image_start, image_end), suffix,
+                                   self.suffix_eot[class_start:class_end])
+
+        features = self.in_chunks(encode_block, ctx, blocks)
+        per_row = len(range(0, n_cls, classes))
+        return torch.cat([torch.cat(features[k : k + per_row], dim=1) for k in range(0, len(features), per_row)])
 
     def encode_sequences(self, ctx: torch.Tensor, start: int, end: int) -> torch.Tensor:
         """Text features of the prompts start..end-1 of the image-major (image, class) order."""
@@ -153,15 +192,17 @@ class CustomCLIP(PromptedCLIP):
         prompts = torch.cat([learner.token_prefix[cls], ctx[image], suffix[cls]], dim=1)
         return self.text_encoder(prompts, self.tokenized_prompts[cls.cpu()])
 
-    def sequences_per_chunk(self, training: bool) -> int:
-        """How many prompts fit ``TEXT_MEMORY_MB`` at once (with or without the backward pass)."""
+    def sequences_per_chunk(self, training: bool, length: int = 0, keys: int = 0) -> int:
+        """How many prompts fit ``TEXT_MEMORY_MB`` at once (with or without the backward pass),
+        each computing ``length`` positions that attend to up to ``keys`` (default: the prompt)."""
+        length, keys = length or self.prompt_length, keys or self.prompt_length
         resblock = self.text_encoder.transformer.resblocks[0]
         width, heads = resblock.attn.embed_dim, resblock.attn.num_heads
         device = self.text_encoder.positional_embedding.device
         half = self.dtype == torch.float16 or torch.is_autocast_enabled(device.type)
-        per_token = (TRAINING_VALUES_PER_TOKEN if training else INFERENCE_VALUES_PER_TOKEN) * width + heads * self.prompt_length
+        per_token = (TRAINING_VALUES_PER_TOKEN if training else INFERENCE_VALUES_PER_TOKEN) * width + heads * keys
         layers = len(self.text_encoder.transformer.resblocks) if training else 1
-        per_sequence = (2 if half else 4) * self.prompt_length * per_token * layers
+        per_sequence = (2 if half else 4) * length * per_token * layers
         return max(1, self.text_memory_bytes // per_sequence)
 
 
@@ -219,6 +260,8 @@ class CoCoOpContext:
             ctx = learner.ctx.unsqueeze(0)
             return ctx, self.context_states(ctx)
         ctx = learner.ctx.unsqueeze(0) + self.image_shifts[0].unsqueeze(1)
+        if self.model.prefix_length:  # the first pass is every image's shared prefix
+            return ctx, self.lm_head_states(states[0][:, : learner.n_ctx + 1], learner.n_ctx)
         # The host encodes (image, class) image-major: every n_cls-th sequence starts a new image.
         window = torch.cat([chunk[:, : learner.n_ctx + 1] for chunk in states])[:: learner.n_cls]
         return ctx, self.lm_head_states(window, learner.n_ctx)

@@ -11,7 +11,7 @@ the longest EOT position, evaluation encodes the prompts once instead of once pe
 ``PREC`` amp/bf16 use autocast on CUDA with an fp32 context.
 """
 import contextlib
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -19,6 +19,7 @@ import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
 from .backbone import PromptedCLIP, load_clip_to_cpu  # noqa: F401  (load_clip_to_cpu: CoOp's public name)
+from .prefix_encoding import common_prefix_length, encode_with_prefix, shared_prefix_enabled
 from .prompting import PromptTrainer, class_prompts, initial_context
 
 CLASS_TOKEN_POSITIONS = ("end", "middle", "front")
@@ -86,6 +87,25 @@ class PromptLearner(nn.Module):
             prompts.append(torch.cat(parts, dim=1))
         return torch.cat(prompts, dim=0)
 
+    def shared_prefix_length(self) -> int:
+        """How many leading positions every class prompt shares (0: none, class-specific context):
+        with the class name at the end, SOS, the context and any common words after it; in the
+        middle, SOS and the first half of the context; in front, SOS."""
+        if self.ctx.dim() == 3:
+            return 0
+        if self.class_token_position == "end":
+            return common_prefix_length(self.tokenized_prompts)
+        return 1 + self.n_ctx // 2 if self.class_token_position == "middle" else 1
+
+    def split_prompts(self, length: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The prompts as the shared prefix [1, length, d] and every class's rest [n_cls, 77 - length, d]."""
+        if self.class_token_position == "end":
+            fixed = length - 1 - self.n_ctx  # common words after the context
+            prefix = torch.cat([self.token_prefix[:1], self.ctx.unsqueeze(0), self.token_suffix[:1, :fixed]], dim=1)
+            return prefix, self.token_suffix[:, fixed:]
+        prompts = self()
+        return prompts[:1, :length], prompts[:, length:]
+
 
 class CustomCLIP(PromptedCLIP):
     """CLIP whose class text features come from the learned prompts."""
@@ -93,10 +113,17 @@ class CustomCLIP(PromptedCLIP):
     def __init__(self, cfg, classnames, clip_model):
         super().__init__(PromptLearner(cfg, classnames, clip_model), clip_model)
         self.fixed_text_features: Optional[torch.Tensor] = None
+        # MODEL.SHARED_PREFIX: the positions all class prompts share are encoded once (0: never).
+        self.prefix_length = self.prompt_learner.shared_prefix_length() if shared_prefix_enabled(cfg, clip_model) else 0
+        self.suffix_eot = self.tokenized_prompts.argmax(dim=-1) - self.prefix_length
 
     def encode_text(self) -> torch.Tensor:
         """Unit-norm text features of every class prompt [n_cls, embed_dim]."""
-        text_features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
+        if self.prefix_length:
+            prefix, suffix = self.prompt_learner.split_prompts(self.prefix_length)
+            text_features = encode_with_prefix(self.text_encoder, prefix, suffix, self.suffix_eot)[0]
+        else:
+            text_features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
         return text_features / text_features.norm(dim=-1, keepdim=True)
 
     def logits(self, image_features: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ import torch
 import torch.nn as nn
 
 from .backbone import CLIP, BlockHook, TextEncoder, tokenize
+from .prefix_encoding import common_prefix_length, encode_with_prefix, shared_prefix_enabled
 from .prompting import PromptTrainer, class_prompts
 
 MAX_INIT_TOKENS = 4  # the references initialise from CTX_INIT only when N_CTX <= 4
@@ -147,7 +148,7 @@ def unit(features: torch.Tensor) -> torch.Tensor:
 class DeepPromptCLIP(nn.Module):
     """CLIP whose towers take a prompt learner's ``DeepPrompts`` (the references' ``CustomCLIP``)."""
 
-    def __init__(self, prompt_learner: "DeepPromptLearner", clip_model: CLIP):
+    def __init__(self, prompt_learner: "DeepPromptLearner", clip_model: CLIP, shared_prefix: bool = True):
         super().__init__()
         self.prompt_learner = prompt_learner
         self.tokenized_prompts = prompt_learner.tokenized_prompts
@@ -156,10 +157,17 @@ class DeepPromptCLIP(nn.Module):
         self.logit_scale = clip_model.logit_scale
         self.dtype = clip_model.dtype
         self.fixed: Optional[Tuple[DeepPrompts, torch.Tensor]] = None  # (prompts, text features) in evaluation
+        # MODEL.SHARED_PREFIX: SOS, the context (where the deep text prompts go) and any common
+        # words after it are encoded once, each class's rest against them (0: full sequences).
+        self.prefix_length = common_prefix_length(self.tokenized_prompts) if shared_prefix else 0
+        self.suffix_eot = self.tokenized_prompts.argmax(dim=-1) - self.prefix_length
 
     def encode_text(self, prompts: DeepPrompts) -> torch.Tensor:
         """Unit-norm text features of every class [n_cls, embed_dim] (trimmed sequences)."""
         hook = deep_prompt_hook(prompts.text_deep, 1)
+        if self.prefix_length:
+            prefix, suffix = prompts.text[:1, : self.prefix_length], prompts.text[:, self.prefix_length :]
+            return unit(encode_with_prefix(self.text_encoder, prefix, suffix, self.suffix_eot, hook)[0])
         return unit(self.text_encoder(prompts.text, self.tokenized_prompts, before_block=hook))
 
     def encode_image(self, image: torch.Tensor, prompts: Optional[DeepPrompts] = None) -> torch.Tensor:
@@ -296,7 +304,7 @@ class DeepPromptTrainer(PromptTrainer):
 
     def build_clip(self, cfg, classnames, clip_model):
         require_vision_transformer(clip_model, type(self).__name__)
-        model = DeepPromptCLIP(self.build_prompt_learner(cfg, classnames, clip_model), clip_model)
+        model = DeepPromptCLIP(self.build_prompt_learner(cfg, classnames, clip_model), clip_model, shared_prefix_enabled(cfg, clip_model))
         self.checkpoint_module = ReferenceCheckpoint(model.prompt_learner)
         return model
 

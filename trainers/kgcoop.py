@@ -101,9 +101,7 @@ class KnowledgeGuidedCLIP(CustomCLIP):
     def forward_with_distance(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """CoOp's logits and the knowledge-guided distance, from one pass of the text encoder."""
         text_features = self.encode_text()
-        image_features = self.image_encoder(image.type(self.dtype))
-        image_features = image_features / image_features.norm(dim=-1, keepdim=True)
-        logits = self.logit_scale.exp() * image_features @ text_features.t()
+        logits = self.logit_scale.exp() * self.encode_image(image) @ text_features.t()
         return logits, knowledge_distance(text_features, self.hand_written_features)
 
 
