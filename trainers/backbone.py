@@ -170,6 +170,12 @@ def text_encoder(clip_model: nn.Module) -> TextEncoder:
     return getattr(clip_model, "text_encoder_class", TextEncoder)(clip_model)
 
 
+class FeatureTap(nn.Identity):
+    """Where a host's raw class text features pass, whichever path encoded them (full sequences
+    or a shared prefix): plug-ins (DePT) read them with a forward hook. No weights, so no
+    checkpoint keys."""
+
+
 class PromptedCLIP(nn.Module):
     """CLIP's frozen image tower and text encoder around a method's prompt learner, under the
     reference's attribute names (``prompt_learner``, ``image_encoder``, ``text_encoder``,
@@ -181,6 +187,7 @@ class PromptedCLIP(nn.Module):
         self.tokenized_prompts = prompt_learner.tokenized_prompts
         self.image_encoder = clip_model.visual
         self.text_encoder = text_encoder(clip_model)
+        self.text_features_out = FeatureTap()
         self.logit_scale = clip_model.logit_scale
         self.dtype = clip_model.dtype
 

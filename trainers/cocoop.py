@@ -145,6 +145,7 @@ class CustomCLIP(PromptedCLIP):
             features = self.in_chunks(self.encode_sequences, ctx, [(start, min(start + chunk, n_sequences))
                                                                   for start in range(0, n_sequences, chunk)])
             features = torch.cat(features).view(ctx.shape[0], self.prompt_learner.n_cls, -1)
+        features = self.text_features_out(features)
         return features / features.norm(dim=-1, keepdim=True)
 
     @staticmethod

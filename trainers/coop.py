@@ -124,6 +124,7 @@ class CustomCLIP(PromptedCLIP):
             text_features = encode_with_prefix(self.text_encoder, prefix, suffix, self.suffix_eot)[0]
         else:
             text_features = self.text_encoder(self.prompt_learner(), self.tokenized_prompts)
+        text_features = self.text_features_out(text_features)
         return text_features / text_features.norm(dim=-1, keepdim=True)
 
     def logits(self, image_features: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,7 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .backbone import CLIP, BlockHook, TextEncoder, tokenize
+from .backbone import CLIP, BlockHook, FeatureTap, TextEncoder, tokenize
 from .prefix_encoding import common_prefix_length, encode_with_prefix, shared_prefix_enabled
 from .prompting import PromptTrainer, class_prompts
 
@@ -154,6 +154,7 @@ class DeepPromptCLIP(nn.Module):
         self.tokenized_prompts = prompt_learner.tokenized_prompts
         self.image_encoder = PromptedImageEncoder(clip_model)
         self.text_encoder = TextEncoder(clip_model)
+        self.text_features_out = FeatureTap()
         self.logit_scale = clip_model.logit_scale
         self.dtype = clip_model.dtype
         self.fixed: Optional[Tuple[DeepPrompts, torch.Tensor]] = None  # (prompts, text features) in evaluation
@@ -167,8 +168,10 @@ class DeepPromptCLIP(nn.Module):
         hook = deep_prompt_hook(prompts.text_deep, 1)
         if self.prefix_length:
             prefix, suffix = prompts.text[:1, : self.prefix_length], prompts.text[:, self.prefix_length :]
-            return unit(encode_with_prefix(self.text_encoder, prefix, suffix, self.suffix_eot, hook)[0])
-        return unit(self.text_encoder(prompts.text, self.tokenized_prompts, before_block=hook))
+            features = encode_with_prefix(self.text_encoder, prefix, suffix, self.suffix_eot, hook)[0]
+        else:
+            features = self.text_encoder(prompts.text, self.tokenized_prompts, before_block=hook)
+        return unit(self.text_features_out(features))
 
     def encode_image(self, image: torch.Tensor, prompts: Optional[DeepPrompts] = None) -> torch.Tensor:
         """Unit-norm image features [B, embed_dim]; without prompts, frozen CLIP's."""

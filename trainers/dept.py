@@ -18,7 +18,8 @@ lp(f) (``TEST_TIME_FUSION``; without it the head's alone); on new classes it is 
 alone. The head's learning rate is ``OPTIM.LR * OPTIM.LR_EXP`` (6.5 x the prompts').
 
 The plug-in is ``DecoupledPromptTuning``: it needs from a host only that the host's model has an
-``image_encoder`` and a ``text_encoder`` returning raw features and that its logits are
+``image_encoder`` returning raw features, raw class text features passing its ``text_features_out``
+tap (``backbone.FeatureTap``, on every path: full sequences or a shared prefix), and that its logits are
 ``logit_scale.exp()`` times their cosine similarity (every CoOp-family host here). It reads those
 features from the host's own forward pass, so a host needs no code for it. Trainers
 ``<Host>_DePT`` are made from it in ``trainers/plugins.py``.
@@ -158,7 +159,7 @@ def decoupled_loss(host_loss: torch.Tensor, similarity: torch.Tensor, labels: to
 class DecoupledPromptTuning:
     """Mixin: DePT's channel-adjusted head beside the host's prompts (module docstring).
 
-    Needs from the host: ``self.model.image_encoder`` and ``self.model.text_encoder`` (raw
+    Needs from the host: ``self.model.image_encoder`` and ``self.model.text_features_out`` (raw
     features, read with forward hooks during the host's own pass) and logits that are CLIP's
     scaled cosine similarity of them. At ``LINEAR_PROBE.WEIGHT`` 0 the loss, the update, the log
     and the predictions are exactly the host's.
@@ -216,7 +217,7 @@ class DecoupledPromptTuning:
                 "DePT trains its head on the base classes: set DATASET.SUBSAMPLE_CLASSES base "
                 "(or train on ImageNet's classes for cross-dataset runs)"
             )
-        with captured_outputs(self.model.image_encoder) as images, captured_outputs(self.model.text_encoder) as texts:
+        with captured_outputs(self.model.image_encoder) as images, captured_outputs(self.model.text_features_out) as texts:
             host_loss, summary = super().compute_loss(batch)
         _, labels = self.parse_batch_train(batch)
         image_features = images[0]  # the host's first image pass is the prompted one
@@ -267,13 +268,11 @@ class DecoupledPromptTuning:
 
 
 def class_text_features(outputs: List[torch.Tensor], batch_size: int, n_classes: int) -> torch.Tensor:
-    """The host's raw class text features from its text-encoder passes: [C, d], or [B, C, d]
-    when each image has its own (CoCoOp encodes image-major (image, class) sequences in chunks)."""
-    features = torch.cat(outputs)
-    if features.shape[0] == n_classes:
+    """The host's raw class text features as they passed its ``text_features_out``: [C, d], or
+    [B, C, d] when each image has its own (CoCoOp)."""
+    features = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+    if features.shape[0] == n_classes or features.shape[:2] == (batch_size, n_classes):
         return features
-    if features.shape[0] == batch_size * n_classes:
-        return features.view(batch_size, n_classes, -1)
     raise RuntimeError(f"DePT read {features.shape[0]} text features from the host's pass; expected {n_classes} classes "
                        f"or {batch_size} x {n_classes}: this host does not offer its class text features")
 
