@@ -72,6 +72,11 @@ def pytest_configure(config):
     if HOME_ENV not in os.environ:
         config._plpp_home = private_home()
     config._plpp_shuffle = shuffle_seed(config)
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    if workers and "OMP_NUM_THREADS" not in os.environ:  # an xdist worker: its share of the cores
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # for the runs it starts too
+        torch.set_num_threads(threads)
 
 
 def pytest_unconfigure(config):
