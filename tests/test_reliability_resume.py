@@ -138,6 +138,7 @@ def resume_line(data_root, out, capsys):
     return start, capsys.readouterr().out
 
 
+@pytest.mark.slow  # the folder comes from a killed train.py (a subprocess)
 @pytest.mark.parametrize("damage,start,skipped", [
     ("empty pointer", 2, ""),
     ("pointer to a missing file", 2, ""),
@@ -181,6 +182,7 @@ def test_resume_takes_the_newest_checkpoint_that_loads(data_root, two_epoch_fold
         assert f"No checkpoint in {out} loads; train from scratch" in out_text
 
 
+@pytest.mark.slow
 def test_a_checkpoint_without_rng_state_resumes_best_effort_in_one_line(data_root, two_epoch_folder, tmp_path,
                                                                           clip_checkpoint, capsys):
     out = copy_folder(two_epoch_folder, str(tmp_path / "run"))
