@@ -92,20 +92,24 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(session, config, items):
+    """Shuffled order (``PLPP_TEST_SHUFFLE``); otherwise, in xdist workers, the files with the most
+    end-to-end (slow) tests first, so that the two workers, which take a file at a time, finish
+    together instead of one of them starting the longest file last."""
     seed = config._plpp_shuffle
-    if seed is None:
-        return
-    rng = random.Random(seed)
     by_file = {}
     for item in items:
         by_file.setdefault(item.nodeid.split("::")[0], []).append(item)
-    files = sorted(by_file)
-    rng.shuffle(files)
-    items[:] = []
-    for name in files:
-        group = by_file[name]
-        rng.shuffle(group)
-        items.extend(group)
+    if seed is not None:
+        rng = random.Random(seed)
+        files = sorted(by_file)
+        rng.shuffle(files)
+        for name in files:
+            rng.shuffle(by_file[name])
+    elif hasattr(config, "workerinput"):
+        files = sorted(by_file, key=lambda name: -sum(item.get_closest_marker("slow") is not None for item in by_file[name]))
+    else:
+        return
+    items[:] = [item for name in files for item in by_file[name]]
 
 
 @pytest.fixture(autouse=True)
