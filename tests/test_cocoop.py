@@ -226,6 +226,7 @@ def test_cocoop_plpp_rejects_an_unknown_context(data_root, tmp_path, clip_checkp
         run_train(cocoop_args(data_root, str(tmp_path / "out"), trainer="CoCoOp_PLPP", opts=["TRAINER.COCOOP.PLPP_CONTEXT", "both"]))
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_cocoop_plpp_checkpoint_is_a_cocoop_checkpoint(data_root, tmp_path, clip_checkpoint):
     out = str(tmp_path / "train")
     run_train(cocoop_args(data_root, out, trainer="CoCoOp_PLPP", opts=["OPTIM.MAX_EPOCH", "2"]))

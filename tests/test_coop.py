@@ -15,14 +15,23 @@ from trainers.zsclip import IMAGENET_TEMPLATES_SELECT
 CLASSNAMES = ["Annual Crop Land", "golden_retriever", "F/A-18", "a", "sea or lake"]
 
 
-@pytest.fixture
-def data_root(tmp_path):
-    return make_dataset(str(tmp_path / "data"))
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_dataset(str(tmp_path_factory.mktemp("data")))
 
 
-def test_coop_trains_saves_reference_checkpoints_and_eval_only_reproduces(data_root, tmp_path, clip_checkpoint):
-    out = str(tmp_path / "train")
-    run_train(train_args(data_root, out, opts=["OPTIM.MAX_EPOCH", "4", "TRAINER.COOP.N_CTX", "4"]))
+@pytest.fixture(scope="module")
+def trained(data_root, tmp_path_factory, tiny_clip_file):
+    """A CoOp run of 4 epochs (N_CTX 4), made once for the tests that read or load it."""
+    out = str(tmp_path_factory.mktemp("coop") / "train")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CLIP_CHECKPOINT", tiny_clip_file)
+        run_train(train_args(data_root, out, opts=["OPTIM.MAX_EPOCH", "4", "TRAINER.COOP.N_CTX", "4"]))
+    return out
+
+
+def test_coop_trains_saves_reference_checkpoints_and_eval_only_reproduces(data_root, trained, tmp_path, clip_checkpoint):
+    out = trained
     log = read_log(out)
 
     losses = epoch_losses(log)
@@ -66,18 +75,14 @@ def test_eval_only_without_model_dir_is_refused(data_root, tmp_path, clip_checkp
         run_train(train_args(data_root, str(tmp_path / "eval"), flags=["--eval-only"]))
 
 
-def test_checkpoint_of_another_shape_is_a_clear_error(data_root, tmp_path, clip_checkpoint):
-    out = str(tmp_path / "train")
-    run_train(train_args(data_root, out, opts=["OPTIM.MAX_EPOCH", "1", "TRAINER.COOP.N_CTX", "4"]))
+def test_checkpoint_of_another_shape_is_a_clear_error(data_root, trained, tmp_path, clip_checkpoint):
     with pytest.raises(ValueError, match=r"ctx of shape \[4, 64\] but the model expects \[8, 64\]"):
-        run_train(train_args(data_root, str(tmp_path / "eval"), opts=["TRAINER.COOP.N_CTX", "8"], flags=["--eval-only", "--model-dir", out, "--load-epoch", "1"]))
+        run_train(train_args(data_root, str(tmp_path / "eval"), opts=["TRAINER.COOP.N_CTX", "8"], flags=["--eval-only", "--model-dir", trained, "--load-epoch", "4"]))
 
 
-def test_missing_epoch_lists_the_checkpoints_found(data_root, tmp_path, clip_checkpoint):
-    out = str(tmp_path / "train")
-    run_train(train_args(data_root, out, opts=["OPTIM.MAX_EPOCH", "1", "TRAINER.COOP.N_CTX", "4"]))
-    with pytest.raises(FileNotFoundError, match=r"model\.pth\.tar-7.*found: model\.pth\.tar-1"):
-        run_train(train_args(data_root, str(tmp_path / "eval"), opts=["TRAINER.COOP.N_CTX", "4"], flags=["--eval-only", "--model-dir", out, "--load-epoch", "7"]))
+def test_missing_epoch_lists_the_checkpoints_found(data_root, trained, tmp_path, clip_checkpoint):
+    with pytest.raises(FileNotFoundError, match=r"model\.pth\.tar-7.*found: model\.pth\.tar-4"):
+        run_train(train_args(data_root, str(tmp_path / "eval"), opts=["TRAINER.COOP.N_CTX", "4"], flags=["--eval-only", "--model-dir", trained, "--load-epoch", "7"]))
 
 
 def test_base_trained_prompt_evaluates_on_new_classes(data_root, tmp_path, clip_checkpoint):

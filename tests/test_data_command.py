@@ -156,6 +156,7 @@ print("after check:", sorted({m.split(".")[0] for m in sys.modules} & {"torch", 
 """
 
 
+@pytest.mark.slow
 def test_the_package_list_and_fold_imagenet_val_import_no_torch(tmp_path):
     info = build_fixture("imagenet", tmp_path, flat_imagenet_val=True)
     run = subprocess.run(

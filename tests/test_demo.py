@@ -39,6 +39,7 @@ def test_pretraining_is_deterministic_for_a_seed(one_thread):
     assert not torch.equal(first["token_embedding.weight"], untrained["token_embedding.weight"])
 
 
+@pytest.mark.slow
 def test_a_short_pretraining_already_classifies_both_halves_above_chance(one_thread):
     # Half the demo's steps at half its batch, one layer (about 10 s on one core), evaluated on
     # the downstream photos, which are shifted from the pretraining pictures. Measured: base

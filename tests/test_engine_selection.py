@@ -77,6 +77,7 @@ def test_an_installed_working_dassl_is_not_used_unless_asked_for(tmp_path):
     assert result.stdout.splitlines()[0] == f"bundled plpp-compat {BUNDLED_INIT}"
 
 
+@pytest.mark.slow
 def test_real_dassl_when_asked_for(tmp_path):
     fake_root = fake_dassl(tmp_path, WORKING_OPTIM)
     result = run("real", pythonpath=fake_root)
@@ -86,6 +87,7 @@ def test_real_dassl_when_asked_for(tmp_path):
     assert description == f"real Dassl 0.6.3 ({os.path.join(fake_root, 'dassl')}), asked for with PLPP_DASSL=real (not covered by CI)"
 
 
+@pytest.mark.slow
 def test_asking_for_a_broken_real_dassl_fails_saying_why(tmp_path):
     result = run("real", pythonpath=fake_dassl(tmp_path, BROKEN_OPTIM))
     assert result.returncode != 0
@@ -93,6 +95,7 @@ def test_asking_for_a_broken_real_dassl_fails_saying_why(tmp_path):
     assert "unset PLPP_DASSL to use the bundled engine" in result.stderr
 
 
+@pytest.mark.slow
 def test_asking_for_real_dassl_without_one_installed_fails():
     result = run("real")
     assert result.returncode != 0

@@ -187,6 +187,7 @@ def test_unreadable_entry_is_recomputed(tmp_path, capsys):
     assert store.load(key) is None and "computing them again" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_two_processes_filling_at_once_leave_a_valid_entry(tmp_path):
     """Two writers of the same entry race on purpose; each also reads it back after every write.
     Readers only ever see a whole file, and no temporary file is left behind."""

@@ -31,6 +31,7 @@ def args(tmp_path, deep_clip, monkeypatch):
     return deep_train_args(make_dataset(str(tmp_path / "data")), "IVLP", CONFIG, SETTINGS)
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_ivlp_trains_saves_the_references_keys_and_eval_only_reproduces(args, tmp_path):
     state = check_training_and_eval_only(args, str(tmp_path / "train"), "VLPromptLearner", REFERENCE_KEYS)
     assert state["image_encoder.VPT"].shape == (2, 64) and state["prompt_learner.ctx"].shape == (2, 64)
@@ -47,6 +48,7 @@ def test_only_the_prompts_get_gradients(args, tmp_path):
     assert learned_names(trainer) == expected
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_base_trained_prompts_evaluate_on_new_classes(args, tmp_path):
     check_base_to_new(args, str(tmp_path / "base"))
 

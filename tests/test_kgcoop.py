@@ -192,6 +192,7 @@ def test_kgcoop_plpp_adds_the_regulariser_on_coops_context(data_root, tmp_path, 
     assert {n for n, p in plpp.model.named_parameters() if p.grad is not None} == {"prompt_learner.ctx"}
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_kgcoop_plpp_checkpoint_is_a_kgcoop_checkpoint(data_root, tmp_path, clip_checkpoint):
     out = str(tmp_path / "train")
     run_train(kgcoop_args(data_root, out, trainer="KgCoOp_PLPP", opts=["OPTIM.MAX_EPOCH", "2"]))

@@ -37,6 +37,7 @@ def args(data_root, deep_clip, monkeypatch):
     return deep_train_args(data_root, "MaPLe", CONFIG, SETTINGS)
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_maple_trains_saves_the_references_checkpoint_and_eval_only_reproduces(args, tmp_path):
     keys = LEARNED | {"prompt_learner.token_prefix", "prompt_learner.token_suffix"}
     state = check_training_and_eval_only(args, str(tmp_path / "train"), "MultiModalPromptLearner", keys)
@@ -66,6 +67,7 @@ def test_prompts_start_as_the_reference_and_vision_prompts_are_projected_text_pr
         assert torch.equal(prompts.text_deep[0], learner.compound_prompts_text[0])
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_base_trained_prompts_evaluate_on_new_classes(args, tmp_path):
     check_base_to_new(args, str(tmp_path / "base"))
 

@@ -29,6 +29,7 @@ def build(data_root, out, trainer="PLPP", opts=()):
     return trainer
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_plpp_trains_writes_coop_checkpoints_and_both_trainers_evaluate_them(data_root, tmp_path, clip_checkpoint):
     out = str(tmp_path / "train")
     run_train(train_args(data_root, out, trainer="PLPP", config="vit_b16_ep50", opts=["OPTIM.MAX_EPOCH", "3", *CTX]))

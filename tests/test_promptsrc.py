@@ -137,6 +137,7 @@ def newest_log(out):
         return f.read()
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_the_last_checkpoint_is_the_gpa_of_the_saved_epochs_also_across_a_resume(args, tmp_path, monkeypatch):
     """4 epochs, interrupted after the 2nd and resumed: epochs 1-3 are saved as trained, the 4th
     checkpoint holds sum_e w_e * prompts_e, and eval-only from it reproduces the final test."""
@@ -280,6 +281,7 @@ def test_promptsrc_plpp_scores_the_first_layer_text_context(args, plpp_args, tmp
     assert not torch.equal(host.model.prompt_learner.ctx, plpp.model.prompt_learner.ctx)
 
 
+@pytest.mark.slow  # a whole training run and its evaluation (CI runs it)
 def test_promptsrc_plpp_checkpoint_is_a_promptsrc_checkpoint(args, plpp_args, tmp_path):
     check_host_evaluates_plpp_checkpoint(args, plpp_args, str(tmp_path))
 

@@ -54,7 +54,7 @@ def log_files(out):
     return sorted(f for f in os.listdir(out) if f.startswith("log.txt"))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, pytest.param(signal.SIGUSR1, marks=pytest.mark.slow)])  # one path
 def test_a_stop_signal_mid_epoch_saves_and_the_rerun_is_bitwise_uninterrupted(data_root, uninterrupted, tmp_path,
                                                                                 clip_checkpoint, train_cli, monkeypatch,
                                                                                 signum):

@@ -24,6 +24,7 @@ def script(env, name, *args):
     return subprocess.run(["bash", os.path.join(REPO, "scripts", name), *args], env=env, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_base2new_scripts_for_two_seeds_then_results_table(script_env, capsys):
     for seed in ("1", "2"):
         for step in ("base2new_train.sh", "base2new_test.sh"):
@@ -44,6 +45,7 @@ def test_base2new_scripts_for_two_seeds_then_results_table(script_env, capsys):
     assert row.count("±") == 2  # Base and New as mean ± std over the two seeds
 
 
+@pytest.mark.slow
 def test_finished_jobs_are_skipped_unfinished_resume_and_force_reruns(script_env):
     first = script(script_env, "coop/base2new_train.sh", "eurosat", "1")
     assert first.returncode == 0, first.stderr[-2000:]

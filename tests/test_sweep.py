@@ -59,6 +59,7 @@ def planned(protocol, methods, datasets, seeds, data, out, **kw):
     return [run.command(data, OPTS)[1:] for run in expand(protocol, methods, datasets, seeds, out, opts=OPTS, **kw)]
 
 
+@pytest.mark.slow
 def test_base2new_plan_is_what_the_scripts_run(recorder):
     run_script, calls, data, out = recorder
     for method in ("coop", "plpp"):
@@ -75,6 +76,7 @@ def test_base2new_plan_is_what_the_scripts_run(recorder):
     assert all(r.needs.output in r.args and "3" == r.args[r.args.index("--load-epoch") + 1] for r in runs[8:])
 
 
+@pytest.mark.slow
 def test_other_protocols_and_a_method_with_its_own_arguments_match_their_scripts(recorder):
     run_script, calls, data, out = recorder
     run_script("kgcoop/base2new_train.sh", "eurosat", SEEDS="1 2")

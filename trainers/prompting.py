@@ -11,6 +11,7 @@ A method file then holds only what makes the method different: its config node, 
 learner and how CLIP uses it, and its loss when that is not CLIP's cross-entropy.
 """
 import contextlib
+import functools
 import os
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -28,6 +29,7 @@ from .feature_cache import cached_image_features
 from .open_clip_backbone import prepare_backbone
 
 PRECISIONS = ("fp16", "fp32", "amp", "bf16")
+CPU_FP16_ENV = "PLPP_CPU_FP16"  # "1": PREC fp16 runs in half precision on the CPU too
 
 
 # ---------------------------------------------------------------------------------------------
@@ -36,14 +38,35 @@ PRECISIONS = ("fp16", "fp32", "amp", "bf16")
 def effective_precision(prec: str, device: torch.device) -> str:
     """The precision actually used for ``TRAINER.<METHOD>.PREC`` on ``device``.
 
-    fp16 weights and autocast are GPU features: on the CPU every setting runs in fp32.
+    fp16 weights and autocast are GPU features: on the CPU every setting runs in fp32, except
+    fp16 with ``PLPP_CPU_FP16=1`` where torch has half-precision CPU kernels (slow; it is how the
+    tests check the GPU default without a GPU).
     """
     if prec not in PRECISIONS:
         raise ValueError(f"PREC must be one of {', '.join(PRECISIONS)}, got {prec!r}")
     if device.type != "cuda" and prec != "fp32":
+        if prec == "fp16" and os.environ.get(CPU_FP16_ENV) == "1":
+            if cpu_has_half_kernels():
+                print(f"Note: PREC fp16 on the {device.type.upper()} ({CPU_FP16_ENV}=1): half-precision weights, slow")
+                return "fp16"
+            print(f"Note: this torch has no half-precision CPU kernels; {CPU_FP16_ENV}=1 is ignored")
         print(f"Note: PREC {prec} needs a GPU; running in fp32 on the {device.type.upper()}")
         return "fp32"
     return prec
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_half_kernels() -> bool:
+    """Whether this torch trains CLIP's layers in fp16 on the CPU (older versions lack kernels)."""
+    try:
+        x = torch.randn(2, 3, 4, 4).half().requires_grad_()
+        h = F.conv2d(x, torch.randn(8, 3, 2, 2).half(), stride=2).flatten(2).transpose(1, 2)  # [2, 4, 8]
+        h = F.layer_norm(h.float(), (8,)).half()
+        h = F.scaled_dot_product_attention(h, h, h).mean(1)
+        F.cross_entropy(F.linear(h, torch.randn(3, 8).half()), torch.zeros(2, dtype=torch.long)).backward()
+    except RuntimeError:
+        return False
+    return bool(torch.isfinite(x.grad).all())
 
 
 def autocast(prec: str, device: torch.device) -> contextlib.AbstractContextManager:

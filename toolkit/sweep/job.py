@@ -59,10 +59,13 @@ class TrainJob(submitit.helpers.Checkpointable):
             log.flush()
             self._process = subprocess.Popen(list(command), cwd=REPO, env=dict(os.environ, **env), stdout=log,
                                              stderr=subprocess.STDOUT, preexec_fn=ignore_submitit_signal)
-            if not on_slurm:
-                signal.signal(signal.SIGTERM, self._forward)
-            while self._process.poll() is None:  # not wait(): the signal handlers below poll it too
-                time.sleep(0.5)
+            previous = None if on_slurm else signal.signal(signal.SIGTERM, self._forward)
+            try:
+                while self._process.poll() is None:  # not wait(): the signal handlers below poll it too
+                    time.sleep(0.5)
+            finally:
+                if previous is not None:  # the caller's handler again (the job may run in its process)
+                    signal.signal(signal.SIGTERM, previous)
             status = self._process.returncode
             log.write(f"==> exit status {status}\n")
         if on_slurm and (status == INTERRUPTED or status < 0):
