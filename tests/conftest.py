@@ -91,6 +91,11 @@ def pytest_report_header(config):
     return [f"plpp: HOME={os.environ.get('HOME')} (private to this run); test order: {order}"]
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if config._plpp_shuffle is not None:  # also under -q, which hides the header
+        terminalreporter.write_line(f"plpp: tests ran in a shuffled order; {SHUFFLE_ENV}={config._plpp_shuffle} replays it")
+
+
 def pytest_collection_modifyitems(session, config, items):
     """Shuffled order (``PLPP_TEST_SHUFFLE``); otherwise, in xdist workers, the files with the most
     end-to-end (slow) tests first, so that the two workers, which take a file at a time, finish
