@@ -6,10 +6,12 @@ import os
 import re
 from typing import Sequence
 
+import pytest
 import torch
 
 from runs import build_trainer, epoch_losses, final_accuracy, read_log, run_train, train_args
 from testing.tiny_clip import save_tiny_clip
+from trainers.plpp import captured_outputs
 
 LAYERS = 3  # blocks per tower: prompt depth up to 3
 
@@ -51,6 +53,25 @@ def check_host_evaluates_plpp_checkpoint(host_args, plpp_args, folder: str) -> N
     run_train(plpp_args(out, opts=["OPTIM.MAX_EPOCH", "1"]))
     run_train(host_args(evaluation, flags=["--eval-only", "--model-dir", out, "--load-epoch", "1"]))
     assert final_accuracy(read_log(evaluation)) == final_accuracy(read_log(out))
+
+
+def check_plpp_scores_the_first_layer_context(host, plpp, align: str) -> dict:
+    """One step of a deep-prompting host and its _PLPP twin on the same batch: the regulariser's
+    states come from the host's own text pass (no extra one), its CE is the host's loss, and the
+    LM head reads p_1, p_2's own states (same: positions 1, 2) or those before them (next: SOS,
+    p_1). Returns PLPP's logged terms."""
+    batch = next(iter(host.train_loader_x))
+    with captured_outputs(host.model.text_encoder.ln_final) as host_passes:
+        reference = host.forward_backward(batch)
+    with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
+        summary = plpp.forward_backward(batch)
+    assert len(text_passes) == len(host_passes)
+    assert summary["ce"] == pytest.approx(reference["loss"], abs=1e-6)
+    assert summary["loss"] == pytest.approx(summary["ce"] + 0.1 * summary["ppl"] + 0.1 * summary["inv"], rel=1e-5)
+    ctx, states = plpp.perplexity_inputs(text_passes)
+    positions = slice(1, 3) if align == "same" else slice(0, 2)
+    assert ctx.shape == (1, 2, 64) and torch.equal(states, text_passes[0][:1, positions])
+    return summary
 
 
 def check_base_to_new(args, out: str) -> None:

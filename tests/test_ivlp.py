@@ -4,8 +4,8 @@ prompting, bad settings; PLPP at zero weights, the context it scores, its checkp
 import pytest
 import torch
 
-from deep_runs import (build, check_base_to_new, check_host_evaluates_plpp_checkpoint, check_training_and_eval_only, deep_train_args,
-                       learned_names, save_deep_clip, write_reference_checkpoint)
+from deep_runs import (build, check_base_to_new, check_host_evaluates_plpp_checkpoint, check_plpp_scores_the_first_layer_context,
+                       check_training_and_eval_only, deep_train_args, learned_names, save_deep_clip, write_reference_checkpoint)
 from runs import make_dataset, read_log, run_train
 from testing.tiny_clip import save_tiny_clip
 from trainers.plpp import captured_outputs
@@ -124,18 +124,8 @@ def test_ivlp_plpp_with_zero_weights_is_exactly_ivlp(args, plpp_args, tmp_path):
 def test_ivlp_plpp_scores_the_first_layer_text_context_from_ivlps_own_pass(args, plpp_args, tmp_path, align):
     host = build(args(str(tmp_path / "host")))
     plpp = build(plpp_args(str(tmp_path / "plpp"), opts=["TRAINER.PLPP.ALIGN", align]))
-    batch = next(iter(host.train_loader_x))
-    with captured_outputs(host.model.text_encoder.ln_final) as host_passes:
-        reference = host.forward_backward(batch)
-    with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
-        summary = plpp.forward_backward(batch)
-    assert len(text_passes) == len(host_passes)  # the states come from IVLP's own text pass
+    summary = check_plpp_scores_the_first_layer_context(host, plpp, align)
     assert list(summary) == ["loss", "ce", "ppl", "inv", "perplexity", "acc"]
-    assert summary["ce"] == pytest.approx(reference["loss"], abs=1e-6)
-    assert summary["loss"] == pytest.approx(summary["ce"] + 0.1 * summary["ppl"] + 0.1 * summary["inv"], rel=1e-5)
-    ctx, states = plpp.perplexity_inputs(text_passes)
-    positions = slice(1, 3) if align == "same" else slice(0, 2)
-    assert ctx.shape == (1, 2, 64) and torch.equal(states, text_passes[0][:1, positions])
     assert learned_names(plpp) == learned_names(host)
     assert not torch.equal(host.model.prompt_learner.ctx, plpp.model.prompt_learner.ctx)
 

@@ -7,10 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deep_runs import (build, check_base_to_new, check_training_and_eval_only, deep_train_args, learned_names,
-                       save_deep_clip, write_reference_checkpoint)
+from deep_runs import (build, check_base_to_new, check_plpp_scores_the_first_layer_context, check_training_and_eval_only,
+                       deep_train_args, learned_names, save_deep_clip, write_reference_checkpoint)
 from runs import make_dataset
-from trainers.plpp import captured_outputs
 
 CONFIG = "vit_b16_c2_ep5_batch4_2ctx"  # the reference's base-to-new config (depth 9 -> 3 here)
 SETTINGS = ["TRAINER.MAPLE.PROMPT_DEPTH", "3", "OPTIM.LR", "0.02", "DATASET.NUM_SHOTS", "4"]
@@ -108,17 +107,7 @@ def test_maple_plpp_scores_the_first_layer_text_context(args, data_root, tmp_pat
     """The LM head reads p_1, p_2's own states (same: positions 1, 2) or those before them (next: SOS, p_1)."""
     maple = build(args(str(tmp_path / "maple")))
     plpp = build(plpp_args(data_root, ["TRAINER.PLPP.ALIGN", align])(str(tmp_path / "plpp")))
-    batch = next(iter(maple.train_loader_x))
-    with captured_outputs(maple.model.text_encoder.ln_final) as host_passes:
-        host = maple.forward_backward(batch)
-    with captured_outputs(plpp.model.text_encoder.ln_final) as text_passes:
-        summary = plpp.forward_backward(batch)
-    assert len(text_passes) == len(host_passes)  # the states come from MaPLe's own text pass
-    assert summary["ce"] == pytest.approx(host["loss"], abs=1e-6)
-    assert summary["loss"] == pytest.approx(summary["ce"] + 0.1 * summary["ppl"] + 0.1 * summary["inv"], rel=1e-5)
-    ctx, states = plpp.perplexity_inputs(text_passes)
-    positions = slice(1, 3) if align == "same" else slice(0, 2)
-    assert ctx.shape == (1, 2, 64) and torch.equal(states, text_passes[0][:1, positions])
+    check_plpp_scores_the_first_layer_context(maple, plpp, align)
     assert {n for n, p in plpp.model.named_parameters() if p.grad is not None} == LEARNED
     assert F.mse_loss(plpp.model.prompt_learner.ctx, maple.model.prompt_learner.ctx) > 0
 
