@@ -273,3 +273,18 @@ def test_load_checkpoint_names_a_truncated_file(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ValueError, match=re.escape(f'Cannot read checkpoint "{path}" (RuntimeError: ')):
         load_checkpoint(str(path))
+
+
+def test_the_environment_report_lists_the_packages_pip_lists_without_running_pip():
+    import subprocess
+
+    from dassl.utils import collect_env_info
+    from dassl.utils.tools import installed_packages
+
+    pip = subprocess.run([sys.executable, "-mpip", "list", "--format=freeze"], capture_output=True, text=True,
+                         env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"))
+    assert pip.returncode == 0, pip.stderr
+    assert installed_packages().splitlines() == pip.stdout.strip().splitlines()
+    report = collect_env_info()
+    assert f"[pip3] torch=={torch.__version__.split('+')[0]}" in report
+    assert collect_env_info() is report  # made once per process

@@ -15,14 +15,21 @@ import torch
 from runs import REPO, final_accuracy, make_dataset, read_log
 from toolkit.sweep.executors import slurm_available
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    not slurm_available(), reason="no SLURM cluster here; to run these tests: bash scripts/dev/local_slurm.sh up")]
+pytestmark = pytest.mark.slow
 
 FAST = ["OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0", "DATALOADER.TRAIN_X.BATCH_SIZE", "8",
         "DATALOADER.TEST.BATCH_SIZE", "16"]
 LAYOUT = "base2new/{part}/{dataset}/shots_16/{method}/vit_b16_ctxv1/seed{seed}"
 TARGET = LAYOUT.format(part="train_base", dataset="eurosat", method="PLPP", seed=1)
 SIGNALLED = LAYOUT.format(part="train_base", dataset="dtd", method="CoOp", seed=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm_cluster():
+    """Asked when these tests run, not when they are collected: without a controller ``sinfo``
+    waits about 9 s for an answer, which every pytest process would pay at collection."""
+    if not slurm_available():
+        pytest.skip("no SLURM cluster here; to run these tests: bash scripts/dev/local_slurm.sh up")
 
 
 def prompt(run_dir):

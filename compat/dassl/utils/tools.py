@@ -1,6 +1,7 @@
 """File, randomness and environment helpers with Dassl's names and behaviour."""
 import difflib
 import errno
+import functools
 import json
 import os
 import os.path as osp
@@ -87,11 +88,42 @@ def read_image(path: str) -> Image.Image:
         ) from e
 
 
+@functools.lru_cache(maxsize=None)
 def collect_env_info() -> str:
-    """torch's environment report plus the Pillow version."""
-    from torch.utils.collect_env import get_pretty_env_info
+    """torch's environment report plus the Pillow version, made once per process (the demo and
+    the tests run many trainings in one). The installed packages come from their metadata rather
+    than the ``pip list`` subprocess torch starts (half a second per run, most of the report's cost)."""
+    from torch.utils import collect_env
 
-    return get_pretty_env_info() + f"\n        Pillow ({PIL.__version__})"
+    ask = collect_env.run
+
+    def run(command):
+        if isinstance(command, list) and command[1:] == ["-mpip", "list", "--format=freeze"]:
+            return 0, installed_packages(), ""
+        return ask(command)
+
+    collect_env.run = run  # get_env_info reads the module's `run` when called
+    try:
+        report = collect_env.get_pretty_env_info()
+    finally:
+        collect_env.run = ask
+    return report + f"\n        Pillow ({PIL.__version__})"
+
+
+def installed_packages() -> str:
+    """``pip list --format=freeze``'s lines (name==version, sorted by name) from the metadata of
+    the folders a fresh interpreter would search (not what this process added to sys.path)."""
+    import site
+    from importlib import metadata
+
+    folders = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + site.getsitepackages()
+    if site.ENABLE_USER_SITE:
+        folders.append(site.getusersitepackages())
+    versions = {}
+    for dist in metadata.distributions(path=folders):
+        if dist.metadata["Name"]:
+            versions.setdefault(dist.metadata["Name"], dist.version)
+    return "\n".join(f"{name}=={versions[name]}" for name in sorted(versions, key=str.lower))
 
 
 def listdir_nohidden(path: str, sort: bool = False) -> List[str]:
