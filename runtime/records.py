@@ -174,6 +174,9 @@ def mark_finished(output_dir: str, mode: str, **facts) -> None:
     names and which checkpoint its evaluation used (``toolkit.predict`` reads them).
     """
     record = {"mode": mode, "finished": datetime.now().isoformat(timespec="seconds"), **facts}
+    # The results are in log.txt, written through the stdout tee: on disk before the marker says
+    # so, or a run stopped right after it would count as finished without its accuracy.
+    sys.stdout.flush()
     _write_atomically(os.path.join(output_dir, FINISHED_MARKER), json.dumps(record))
 
 

@@ -150,6 +150,18 @@ def tiny_clip_file(tmp_path_factory):
     return save_tiny_clip(str(tmp_path_factory.mktemp("clip") / "tiny-vit.pt"), fmt="jit")
 
 
+@pytest.fixture(scope="session")
+def warm_python(tmp_path_factory):
+    """The path of a ``python`` for end-to-end commands (``PY=`` of the scripts, the sweep's
+    ``--python``) with torch, torchvision and clip imported once (testing/warm_python.py)."""
+    from testing.warm_python import start
+
+    client, server = start(str(tmp_path_factory.mktemp("warm")))
+    yield client
+    server.terminate()
+    server.wait()
+
+
 @pytest.fixture
 def clip_checkpoint(tiny_clip_file, monkeypatch):
     """Point every CLIP load at the tiny checkpoint (the loader honours $CLIP_CHECKPOINT)."""

@@ -243,7 +243,8 @@ SCRIPT_OPTS = "OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BAT
 
 
 @pytest.mark.slow
-def test_scripts_take_the_references_arguments_and_write_its_layout(data_root, tmp_path, tiny_clip_file, capsys):
+def test_scripts_take_the_references_arguments_and_write_its_layout(data_root, tmp_path, tiny_clip_file, capsys,
+                                                                   warm_python):
     """scripts/cocoop (and the PLPP variant): DATASET SEED, the reference's config and layout, the
     config's last epoch loaded; the results command reads the runs."""
     import subprocess
@@ -253,7 +254,7 @@ def test_scripts_take_the_references_arguments_and_write_its_layout(data_root, t
     from toolkit import results
 
     output = str(tmp_path / "output")
-    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=sys.executable, CLIP_CHECKPOINT=tiny_clip_file, OPTS=SCRIPT_OPTS)
+    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=warm_python, CLIP_CHECKPOINT=tiny_clip_file, OPTS=SCRIPT_OPTS)
     for name in ("FORCE", "CFG", "TRAINER", "METHOD_SCRIPTS"):
         env.pop(name, None)
 

@@ -183,7 +183,7 @@ def test_reference_layout_splits_host_and_head_keys(data_root, tmp_path, clip_ch
 
 
 @pytest.mark.slow
-def test_base2new_scripts_of_host_and_plugins_then_the_results_table(tmp_path, tiny_clip_file, capsys):
+def test_base2new_scripts_of_host_and_plugins_then_the_results_table(tmp_path, tiny_clip_file, capsys, warm_python):
     """bash scripts/<method>/base2new_train.sh / base2new_test.sh on a fixture, all four on DePT's
     CoOp settings, then the results table: host, +PLPP, +DePT, +both, each with a Δ row."""
     import subprocess
@@ -192,7 +192,7 @@ def test_base2new_scripts_of_host_and_plugins_then_the_results_table(tmp_path, t
     from runs import REPO
     from toolkit import results
 
-    env = dict(os.environ, DATA=make_dataset(str(tmp_path / "data")), OUTPUT=str(tmp_path / "output"), PY=sys.executable,
+    env = dict(os.environ, DATA=make_dataset(str(tmp_path / "data")), OUTPUT=str(tmp_path / "output"), PY=warm_python,
                CLIP_CHECKPOINT=tiny_clip_file, CFG=CONFIG,
                OPTS="OPTIM.MAX_EPOCH 1 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE 8 DATALOADER.TEST.BATCH_SIZE 16 "
                     "TRAINER.COOP.N_CTX 4")

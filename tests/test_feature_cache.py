@@ -188,7 +188,7 @@ def test_unreadable_entry_is_recomputed(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_two_processes_filling_at_once_leave_a_valid_entry(tmp_path):
+def test_two_processes_filling_at_once_leave_a_valid_entry(tmp_path, warm_python):
     """Two writers of the same entry race on purpose; each also reads it back after every write.
     Readers only ever see a whole file, and no temporary file is left behind."""
     start = tmp_path / "start"
@@ -208,7 +208,7 @@ def test_two_processes_filling_at_once_leave_a_valid_entry(tmp_path):
             assert loaded is not None and torch.equal(loaded, features)
         print("ok")
     """)
-    writers = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writers = [subprocess.Popen([warm_python, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]
     start.touch()
     results = [w.communicate(timeout=120) for w in writers]

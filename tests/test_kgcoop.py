@@ -207,7 +207,7 @@ SCRIPT_OPTS = "OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BAT
 
 
 @pytest.mark.slow
-def test_base2new_scripts_loop_seeds_into_the_references_layout(data_root, tmp_path, tiny_clip_file, capsys):
+def test_base2new_scripts_loop_seeds_into_the_references_layout(data_root, tmp_path, tiny_clip_file, capsys, warm_python):
     """scripts/kgcoop (and the PLPP variant) take the reference's DATASET WEIGHT, loop the seeds
     themselves and write .../shots_16_<WEIGHT>/...; the results command reads that layout."""
     import subprocess
@@ -217,7 +217,7 @@ def test_base2new_scripts_loop_seeds_into_the_references_layout(data_root, tmp_p
     from toolkit import results
 
     output = str(tmp_path / "output")
-    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=sys.executable, CLIP_CHECKPOINT=tiny_clip_file, OPTS=SCRIPT_OPTS)
+    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=warm_python, CLIP_CHECKPOINT=tiny_clip_file, OPTS=SCRIPT_OPTS)
     env.pop("FORCE", None)
 
     def script(name, *args, seeds="1 2"):

@@ -117,7 +117,8 @@ SCRIPT_OPTS = ("OPTIM.MAX_EPOCH 1 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BA
 
 
 @pytest.mark.slow
-def test_base2new_scripts_write_the_references_layout_and_results_show_maple(data_root, deep_clip, tmp_path, capsys):
+def test_base2new_scripts_write_the_references_layout_and_results_show_maple(data_root, deep_clip, tmp_path, capsys,
+                                                                            warm_python):
     import subprocess
     import sys
 
@@ -125,7 +126,7 @@ def test_base2new_scripts_write_the_references_layout_and_results_show_maple(dat
     from toolkit import results
 
     output = str(tmp_path / "output")
-    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=sys.executable, CLIP_CHECKPOINT=deep_clip, OPTS=SCRIPT_OPTS)
+    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=warm_python, CLIP_CHECKPOINT=deep_clip, OPTS=SCRIPT_OPTS)
     env.pop("FORCE", None)
 
     def script(name, *script_args):

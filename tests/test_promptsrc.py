@@ -291,7 +291,8 @@ SCRIPT_OPTS = ("OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BA
 
 
 @pytest.mark.slow
-def test_scripts_run_in_the_references_layout_and_the_results_show_both(data_root, tmp_path, deep_clip, capsys):
+def test_scripts_run_in_the_references_layout_and_the_results_show_both(data_root, tmp_path, deep_clip, capsys,
+                                                                         warm_python):
     """scripts/promptsrc and scripts/promptsrc_plpp take the reference's arguments and write its
     folders; few_shot.sh sets the reference's per-dataset GPA; the results command reads them."""
     import subprocess
@@ -301,7 +302,7 @@ def test_scripts_run_in_the_references_layout_and_the_results_show_both(data_roo
     from toolkit import results
 
     output = str(tmp_path / "output")
-    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=sys.executable, CLIP_CHECKPOINT=deep_clip, OPTS=SCRIPT_OPTS, SEEDS="1",
+    env = dict(os.environ, DATA=data_root, OUTPUT=output, PY=warm_python, CLIP_CHECKPOINT=deep_clip, OPTS=SCRIPT_OPTS, SEEDS="1",
                OMP_NUM_THREADS="1")
     env.pop("FORCE", None)
 

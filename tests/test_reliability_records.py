@@ -217,3 +217,25 @@ def test_a_read_only_feature_cache_folder_costs_a_training_run_nothing(data_root
     run_train(args(data_root, str(out)))
     assert (out / "finished.json").exists()
     assert (out / "log.txt").read_text().count("Note: cannot write the image-feature cache") == 1
+
+
+def test_the_results_are_in_log_txt_on_disk_before_the_run_is_marked_finished(data_root, trained, tmp_path,
+                                                                              clip_checkpoint, monkeypatch):
+    """A run stopped right after its finished.json must not count as finished without its accuracy
+    (the results read it from log.txt, which the stdout tee writes through a buffer)."""
+    from runtime import records
+
+    seen = {}
+    write = records._write_atomically
+
+    def marking(path, text):
+        if path.endswith(records.FINISHED_MARKER):
+            with open(os.path.join(os.path.dirname(path), "log.txt")) as f:
+                seen[os.path.dirname(path)] = "* accuracy:" in f.read()
+        write(path, text)
+
+    monkeypatch.setattr(records, "_write_atomically", marking)
+    trained_now, evaluated = str(tmp_path / "train"), str(tmp_path / "eval")
+    run_train(args(data_root, trained_now))
+    run_train(args(data_root, evaluated, flags=["--eval-only", "--model-dir", trained, "--load-epoch", "1"]))
+    assert seen == {trained_now: True, evaluated: True}

@@ -3,7 +3,6 @@ write, before the first checkpoint) and rerun with the same command ends bitwise
 uninterrupted run ends, for every trainer; resume takes the newest checkpoint that loads."""
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -47,9 +46,10 @@ def trainer_params():
                            marks=[pytest.mark.slow] + ([] if present else [pytest.mark.skip(reason=f"{trainer} has not landed")]))
 
 
-def kill_run(argv, kill_at: str, clip: str) -> subprocess.CompletedProcess:
+def kill_run(argv, kill_at: str, clip: str, python: str) -> subprocess.CompletedProcess:
+    """train.py through tests/kill_points.py in a new process (``python``: the warm interpreter)."""
     env = dict(os.environ, CLIP_CHECKPOINT=clip, KILL_AT=kill_at, PLPP_DEBUG="")
-    return subprocess.run([sys.executable, os.path.join(REPO, "tests", "kill_points.py"), *argv], capture_output=True,
+    return subprocess.run([python, os.path.join(REPO, "tests", "kill_points.py"), *argv], capture_output=True,
                           text=True, cwd=REPO, env=env, timeout=600)
 
 
@@ -72,7 +72,7 @@ def data_root(tmp_path_factory):
 
 
 @pytest.mark.parametrize("trainer,config,opts,layers,kills", list(trainer_params()))
-def test_a_run_killed_anywhere_ends_bitwise_as_the_uninterrupted_one(data_root, tmp_path, monkeypatch,
+def test_a_run_killed_anywhere_ends_bitwise_as_the_uninterrupted_one(data_root, tmp_path, monkeypatch, warm_python,
                                                                        trainer, config, opts, layers, kills):
     clip = save_tiny_clip(str(tmp_path / "clip.pt"), fmt="jit" if layers == 1 else "state_dict", layers=layers)
     monkeypatch.setenv("CLIP_CHECKPOINT", clip)
@@ -83,12 +83,12 @@ def test_a_run_killed_anywhere_ends_bitwise_as_the_uninterrupted_one(data_root, 
     reference = str(tmp_path / "uninterrupted")
     # A subprocess like the interrupted runs: the same torch thread count (the reduction order of
     # large CPU matmuls follows it), whatever earlier tests did to this process.
-    assert kill_run(args(reference), "", clip).returncode == 0
+    assert kill_run(args(reference), "", clip, warm_python).returncode == 0
     reference_log = read_log(reference)
 
     out = str(tmp_path / "interrupted")
     for kill_at in kills:
-        done = kill_run(args(out), kill_at, clip)
+        done = kill_run(args(out), kill_at, clip, warm_python)
         assert done.returncode == (-9 if kill_at else 0), (kill_at, done.stderr[-3000:])
         if kill_at.startswith("save"):  # killed mid-write: a partial file, the older checkpoints intact
             assert any(f.endswith(".tmp") for _, _, files in os.walk(out) for f in files)
@@ -108,12 +108,12 @@ def test_a_run_killed_anywhere_ends_bitwise_as_the_uninterrupted_one(data_root, 
 # ---- which checkpoint a rerun resumes from ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def two_epoch_folder(data_root, tmp_path_factory, tiny_clip_file):
+def two_epoch_folder(data_root, tmp_path_factory, tiny_clip_file, warm_python):
     """A CoOp folder after 2 of 3 epochs saved as numbered checkpoints (model.pth.tar-1, -2)."""
     out = str(tmp_path_factory.mktemp("two") / "run")
     done = kill_run(train_args(data_root, out, dataset="oxford_pets", opts=[*SMALL, "TRAINER.COOP.N_CTX", "4",
                                                                            "TRAIN.CHECKPOINT_FREQ", "1"]),
-                    "batch:7", tiny_clip_file)
+                    "batch:7", tiny_clip_file, warm_python)
     assert done.returncode == -9, done.stderr[-2000:]
     assert sorted(os.listdir(os.path.join(out, "prompt_learner"))) == ["checkpoint", "model.pth.tar-1", "model.pth.tar-2"]
     return out

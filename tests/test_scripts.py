@@ -13,9 +13,9 @@ FAST = "OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE
 
 
 @pytest.fixture
-def script_env(tmp_path, tiny_clip_file):
+def script_env(tmp_path, tiny_clip_file, warm_python):
     env = dict(os.environ, DATA=make_dataset(str(tmp_path / "data")), OUTPUT=str(tmp_path / "output"),
-               PY=sys.executable, CLIP_CHECKPOINT=tiny_clip_file, OPTS=FAST)
+               PY=warm_python, CLIP_CHECKPOINT=tiny_clip_file, OPTS=FAST)
     env.pop("FORCE", None)
     return env
 

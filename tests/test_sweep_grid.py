@@ -9,6 +9,7 @@ import argparse
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -211,9 +212,12 @@ def test_a_grid_jobs_rerun_names_its_point(tmp_path):
     from toolkit.sweep.plan import rerun_command
 
     run = expand("fewshot", ["CoOp"], ["dtd"], [2], "/out", shots=[4], point=(("OPTIM.LR", "0.1"),))[0]
-    args = argparse.Namespace(protocol="fewshot", datasets=["dtd"], cfg="", param=[], root="/data", output="/out", opts=[])
+    args = argparse.Namespace(protocol="fewshot", datasets=["dtd"], cfg="", param=[], root="/data", output="/out", opts=[],
+                              python=sys.executable)
     assert rerun_command(args, run) == ("python -m toolkit.sweep fewshot --methods CoOp --datasets dtd --seeds 2 "
                                         "--shots 4 --root /data --output /out --grid OPTIM.LR=0.1")
+    args.python = "/opt/venv/bin/python"  # another Python for train.py: the rerun keeps it
+    assert "--output /out --python /opt/venv/bin/python --grid" in rerun_command(args, run)
     assert run.output == "/out/dtd/CoOp/vit_b16_ep100@OPTIM.LR=0.1_4shots/nctx16_cscFalse_ctpend/seed2"
 
 

@@ -5,7 +5,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -27,18 +26,18 @@ def finished(out):
     return {d for d, _, files in os.walk(out) if "finished.json" in files}
 
 
-def sweep_command(data, out):
-    return [sys.executable, "-m", "toolkit.sweep", "base2new", "--methods", "CoOp", "PLPP", "--datasets", "eurosat",
+def sweep_command(data, out, python):
+    return [python, "-m", "toolkit.sweep", "--python", python, "base2new", "--methods", "CoOp", "PLPP", "--datasets", "eurosat",
             "dtd", "--seeds", "1", "2", "--root", data, "--output", out, "--jobs", "2", "--poll", "0.3", "--opts", *FAST]
 
 
 @pytest.mark.slow
-def test_local_sweep_stopped_and_rerun_equals_the_scripts(tmp_path, tiny_clip_file):
+def test_local_sweep_stopped_and_rerun_equals_the_scripts(tmp_path, tiny_clip_file, warm_python):
     data = make_dataset(make_dataset(str(tmp_path / "data"), "eurosat"), "dtd")
     out = str(tmp_path / "sweep")
     env = dict(os.environ, CLIP_CHECKPOINT=tiny_clip_file)
     log = open(tmp_path / "first.txt", "w+")
-    first = subprocess.Popen(sweep_command(data, out), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    first = subprocess.Popen(sweep_command(data, out, warm_python), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     while len(finished(out)) < 3 and first.poll() is None:
         time.sleep(0.2)
     first.send_signal(signal.SIGTERM)
@@ -49,7 +48,7 @@ def test_local_sweep_stopped_and_rerun_equals_the_scripts(tmp_path, tiny_clip_fi
     assert 3 <= len(done_first) < 16
     stamps = {d: os.path.getmtime(os.path.join(d, "finished.json")) for d in done_first}
 
-    second = subprocess.run(sweep_command(data, out), cwd=REPO, env=env, capture_output=True, text=True)
+    second = subprocess.run(sweep_command(data, out, warm_python), cwd=REPO, env=env, capture_output=True, text=True)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     plan = second.stdout.split("running ")[0]
     assert plan.count(" finished ") == len(done_first)
@@ -60,7 +59,7 @@ def test_local_sweep_stopped_and_rerun_equals_the_scripts(tmp_path, tiny_clip_fi
 
     # The scripts by hand make the same run (same command, same accuracy) ...
     by_hand = str(tmp_path / "scripts")
-    script_env = dict(env, DATA=data, OUTPUT=by_hand, PY=sys.executable, OPTS=" ".join(FAST))
+    script_env = dict(env, DATA=data, OUTPUT=by_hand, PY=warm_python, OPTS=" ".join(FAST))
     for step in ("base2new_train.sh", "base2new_test.sh"):
         done = subprocess.run(["bash", os.path.join(REPO, "scripts", "plpp", step), "dtd", "2"], env=script_env,
                               capture_output=True, text=True)

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -39,11 +38,12 @@ def prompt(run_dir):
     return state["ctx"]
 
 
-def test_slurm_sweep_with_a_requeued_job(tmp_path, tiny_clip_file):
+def test_slurm_sweep_with_a_requeued_job(tmp_path, tiny_clip_file, warm_python):
     data = make_dataset(make_dataset(str(tmp_path / "data"), "eurosat"), "dtd")
     out = str(tmp_path / "sweep")
     env = dict(os.environ, CLIP_CHECKPOINT=tiny_clip_file)
-    command = [sys.executable, "-m", "toolkit.sweep", "base2new", "--methods", "CoOp", "PLPP", "--datasets", "eurosat",
+    # The sweep itself in the warm interpreter; its jobs on the cluster in the real one (sys.executable).
+    command = [warm_python, "-m", "toolkit.sweep", "base2new", "--methods", "CoOp", "PLPP", "--datasets", "eurosat",
                "dtd", "--seeds", "1", "--root", data, "--output", out, "--cluster", "slurm", "--gpus", "0", "--cpus", "1",
                "--time", "30", "--jobs", "2", "--poll", "0.5", "--opts", *FAST]
     log = open(tmp_path / "sweep.txt", "w+")
@@ -78,7 +78,7 @@ def test_slurm_sweep_with_a_requeued_job(tmp_path, tiny_clip_file):
     # The requeued job's result is the uninterrupted run's (the same script command, run by hand).
     by_hand = str(tmp_path / "scripts")
     done = subprocess.run(["bash", os.path.join(REPO, "scripts", "plpp", "base2new_train.sh"), "eurosat", "1"],
-                          env=dict(env, DATA=data, OUTPUT=by_hand, PY=sys.executable, OPTS=" ".join(FAST)),
+                          env=dict(env, DATA=data, OUTPUT=by_hand, PY=warm_python, OPTS=" ".join(FAST)),
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert final_accuracy(read_log(os.path.join(out, TARGET))) == final_accuracy(read_log(os.path.join(by_hand, TARGET)))

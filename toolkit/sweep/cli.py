@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun finished runs (old folders kept as <folder>.replaced-<time>)")
     p.add_argument("--jobs", type=int, default=0, help="local: jobs at a time on the CPU (default: one per GPU, else 1); "
                                                        "SLURM: the array's concurrency cap (default 256)")
+    p.add_argument("--python", default=sys.executable,
+                   help="the Python that runs train.py, on this machine or the nodes (default: this one)")
     p.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
     s = p.add_argument_group("SLURM (--cluster slurm)")
     s.add_argument("--cluster", choices=["local", "slurm"], default="local")
@@ -175,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"running {sum(e.state != 'finished' for e in entries)} jobs: {executor.describe()}; "
           f"submitit logs in {folder}, each run's output in <run folder>/sweep.log", flush=True)
     scheduler = Scheduler(runs, executor, os.path.abspath(args.root), args.opts, {"PYTHONUNBUFFERED": "1"},
-                          poll_s=args.poll)
+                          poll_s=args.poll, python=args.python)
 
     def stop(signum: int, frame: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -7,6 +7,7 @@ import itertools
 import os
 import re
 import shlex
+import sys
 from argparse import Namespace
 from typing import List, Sequence, Tuple
 
@@ -107,6 +108,8 @@ def rerun_command(args: Namespace, run: Run) -> str:
     for param in args.param:
         parts += ["--param", param]
     parts += ["--root", args.root, "--output", args.output]
+    if args.python != sys.executable:
+        parts += ["--python", args.python]
     for key, value in run.point:
         parts += ["--grid", f"{key}={value}"]
     if args.opts:

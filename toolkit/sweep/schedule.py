@@ -54,10 +54,10 @@ class Scheduler:
     """Feeds the executor the ready jobs of ``runs`` until none is left or it is stopped."""
 
     def __init__(self, runs: Sequence[Run], executor, root: str, opts: Sequence[str], env: Dict[str, str],
-                 out: Optional[TextIO] = None, poll_s: float = 1.0) -> None:
+                 out: Optional[TextIO] = None, poll_s: float = 1.0, python: str = sys.executable) -> None:
         self.entries = [Entry(run, run.state()) for run in runs]
         self.executor = executor
-        self.root, self.opts, self.env = root, list(opts), env
+        self.root, self.opts, self.env, self.python = root, list(opts), env, python
         self.out, self.poll_s = out or sys.stdout, poll_s
         self.live = self.out.isatty()
         self.drawn = 0
@@ -92,7 +92,7 @@ class Scheduler:
         ready = self.ready()[: self.executor.capacity()]
         if not ready:
             return
-        items = [(e.run.output, e.run.command(self.root, self.opts), self.env) for e in ready]
+        items = [(e.run.output, e.run.command(self.root, self.opts, self.python), self.env) for e in ready]
         for entry, job in zip(ready, self.executor.submit(items)):
             entry.job, entry.state = job, "queued"
             self.report(entry)
