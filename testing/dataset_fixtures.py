@@ -72,7 +72,8 @@ def _folder_dataset(
                     builder.add(split, relpath, image_folder, label, classname, look=label)
         for look, folder in enumerate(ignored_folders, start=len(classes)):
             for index in range(1, 3):
-                draw_image(osp.join(builder.dataset_dir, image_folder, folder, file_name(folder, index)), look)
+                relpath = osp.join(image_folder, folder, file_name(folder, index))
+                draw_image(osp.join(builder.dataset_dir, relpath), look, name=relpath)
         if split_file_wanted:
             write_split_file(osp.join(builder.dataset_dir, split_file), builder.splits)
         return builder.info(name, dataset_name, split_file_wanted)

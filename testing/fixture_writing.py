@@ -62,7 +62,7 @@ class FixtureBuilder:
 
     def add(self, split: str, relpath: str, prefix: str, label: int, classname: str, look: int) -> None:
         """Draw ``<dataset_dir>/<prefix>/<relpath>`` and list it in ``split`` as (relpath, label, classname)."""
-        draw_image(osp.join(self.dataset_dir, prefix, relpath), look)
+        draw_image(osp.join(self.dataset_dir, prefix, relpath), look, name=osp.join(prefix, relpath))
         self.splits[split].append((relpath, label, classname))
 
     def info(self, name: str, dataset_name: str, has_split_file: bool, **extra: str) -> FixtureInfo:

@@ -120,7 +120,7 @@ def test_csv_with_integer_labels_and_a_split_column(tmp_path):
     for index in range(6):
         for label in (0, 1):
             relpath = f"{'cat' if label == 0 else 'dog'}_{index}.png"
-            draw_image(str(image_dir / relpath), look=label)
+            draw_image(str(image_dir / relpath), look=label, name=relpath)
             rows.append([relpath, str(label), ["train", "train", "train", "val", "test", "test"][index]])
     write_csv(root / "pets" / "list.csv", [["path", "label", "split"]] + rows)
     (root / "pets" / "names.txt").write_text("tabby cat\ngolden retriever\n")

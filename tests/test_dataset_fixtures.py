@@ -220,3 +220,21 @@ def test_command_line_writes_the_named_fixtures(tmp_path, capsys):
 
 def test_benchmark_names_cover_the_15_datasets():
     assert len(BENCHMARK_NAMES) == 15 and "custom" not in BENCHMARK_NAMES
+
+
+def test_a_fixture_is_the_same_images_wherever_it_is_built(tmp_path):
+    """Results on a fixture must not depend on the test's temporary folder (two folders in one
+    test, or the next run of the suite)."""
+    def images(root):
+        build_fixture("eurosat", str(root))
+        found = {}
+        for folder, _, files in os.walk(root):
+            for name in files:
+                if name.endswith((".jpg", ".png")):
+                    with open(osp.join(folder, name), "rb") as f:
+                        found[osp.relpath(osp.join(folder, name), root)] = f.read()
+        return found
+
+    here, there = images(tmp_path / "a"), images(tmp_path / "elsewhere" / "b")
+    assert here and here == there
+    assert len(set(here.values())) == len(here)  # and the images of the dataset differ from each other
