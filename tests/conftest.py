@@ -23,11 +23,10 @@ if ROOT not in sys.path:
 
 import runtime  # noqa: E402,F401  (selects the Dassl engine)
 
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
-from testing.tiny_clip import save_tiny_clip  # noqa: E402
+# torch, numpy and clip are imported where they are used: the xdist controller, which runs no
+# test, then starts its workers without importing them first (5 s).
 
 SHUFFLE_ENV = "PLPP_TEST_SHUFFLE"
 HOME_ENV = "PLPP_TEST_HOME"  # set once by the first pytest process; xdist workers inherit it
@@ -74,6 +73,8 @@ def pytest_configure(config):
     config._plpp_shuffle = shuffle_seed(config)
     workers = getattr(config, "workerinput", {}).get("workercount")
     if workers and "OMP_NUM_THREADS" not in os.environ:  # an xdist worker: its share of the cores
+        import torch
+
         threads = max(1, (os.cpu_count() or 1) // workers)
         os.environ["OMP_NUM_THREADS"] = str(threads)  # for the runs it starts too
         torch.set_num_threads(threads)
@@ -122,6 +123,9 @@ def same_process_state():
     """Each test starts from the same seeds and Python's own Ctrl-C (a shell starts background jobs
     with SIGINT ignored, and Python then keeps it ignored); whatever a test changes in the signal
     handlers, working directory, environment, torch threads or default dtype is undone after it."""
+    import numpy as np
+    import torch
+
     handlers = {signum: signal.getsignal(signum) for signum in SIGNALS}
     cwd, environ = os.getcwd(), dict(os.environ)
     threads, dtype = torch.get_num_threads(), torch.get_default_dtype()
@@ -147,6 +151,8 @@ def same_process_state():
 @pytest.fixture(scope="session")
 def tiny_clip_file(tmp_path_factory):
     """A tiny random ViT CLIP saved as a TorchScript archive, like the released weights."""
+    from testing.tiny_clip import save_tiny_clip
+
     return save_tiny_clip(str(tmp_path_factory.mktemp("clip") / "tiny-vit.pt"), fmt="jit")
 
 

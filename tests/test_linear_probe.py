@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from sklearn.linear_model import LogisticRegression
 
 from runs import build_trainer, final_accuracy, make_dataset, read_log, run_train, train_args
 from toolkit.protocols import runs as protocol_runs
@@ -17,8 +16,15 @@ from trainers.linear_probe import INITIAL_C, search_c
 SHOTS = ["DATASET.NUM_SHOTS", "2"]
 
 
+def logistic_regression(c):
+    """scikit-learn's classifier as lpclip sets it up (imported here: 1.7 s, only for these tests)."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(solver="lbfgs", max_iter=1000, C=c)
+
+
 def direct_accuracy(train, val, c):
-    classifier = LogisticRegression(solver="lbfgs", max_iter=1000, C=c).fit(*train)
+    classifier = logistic_regression(c).fit(*train)
     return float(np.mean(classifier.predict(val[0]) == val[1]))
 
 
@@ -73,7 +79,7 @@ def test_fewshot_probe_is_sklearn_at_the_chosen_c_and_evaluates_and_predicts_ali
     test = trainer.split_features(trainer.test_loader, "test")
     assert len(train[1]) == 2 * trainer.num_classes  # the protocol's few-shot set: 2 shots per class
     assert not np.allclose(np.linalg.norm(test[0], axis=1), 1.0)  # the tower's raw output, as lpclip
-    expected = LogisticRegression(solver="lbfgs", max_iter=1000, C=chosen).fit(*train).predict(test[0])
+    expected = logistic_regression(chosen).fit(*train).predict(test[0])
     trainer.load_model(out, epoch=1)
     logits = trainer.logits_from_features(torch.tensor(test[0], dtype=torch.float32))
     assert logits.argmax(1).numpy().tolist() == expected.tolist()
