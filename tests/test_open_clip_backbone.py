@@ -8,6 +8,7 @@ import os
 import pytest
 import torch
 
+from marks import fast_cases
 from runs import make_dataset, read_log, run_train, train_args
 from runtime.config import default_config
 from testing.tiny_open_clip import SIGLIP_PREPROCESS, build_tiny_open_clip, register_tag, save_tiny_open_clip
@@ -139,7 +140,7 @@ def method_args(data_root, out, method, name, pretrained, opts=()):
                             "DATASET.NUM_SHOTS", "1", *FAST_DEPTHS.get(method, []), *opts])
 
 
-@pytest.mark.parametrize("method", list(CONFIGS))
+@pytest.mark.parametrize("method", fast_cases(CONFIGS, fast=["ZeroshotCLIP", "CoOp", "PLPP"]))
 def test_every_method_trains_and_evaluates_on_a_clip_style_open_clip_model(checkpoints, data_root, tmp_path, method):
     out = str(tmp_path / "out")
     run_train(method_args(data_root, out, method, "tiny-clip-vit", checkpoints["clip"]))
@@ -153,7 +154,7 @@ def test_every_method_trains_and_evaluates_on_a_clip_style_open_clip_model(check
     assert len(backbone["weights_sha256"]) == 64
 
 
-@pytest.mark.parametrize("method", list(CONFIGS))
+@pytest.mark.parametrize("method", fast_cases(CONFIGS, fast=["CoOp", "PLPP", "MaPLe"]))
 def test_on_a_sigmoid_model_each_method_trains_or_is_refused_in_one_line(checkpoints, data_root, tmp_path, method):
     args = method_args(data_root, str(tmp_path / "out"), method, "tiny-sigmoid-text", "tiny-webli")
     if method in SIGMOID_REFUSED:

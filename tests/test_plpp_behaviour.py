@@ -47,6 +47,7 @@ def prompt_perplexity(plpp, ctx: torch.Tensor) -> float:
         learner.ctx.copy_(own)
 
 
+@pytest.mark.slow  # ten steps of CoOp and of PLPP on a CLIP of real width, for each reading
 @pytest.mark.parametrize("align", ["same", "next"])
 def test_plpp_ends_with_a_clearly_lower_prompt_perplexity_than_coop(real_scale_clip, data_root, tmp_path, monkeypatch, align, capsys):
     """CoOp and PLPP from the same seed, initial context and batches: after ten steps PLPP's

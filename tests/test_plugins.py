@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from deep_runs import LAYERS
+from marks import fast_cases
 from runs import REPO, build_trainer, make_dataset, train_args
 from testing.tiny_clip import save_tiny_clip
 from trainers.plugins import PLUGINS, plugin_trainer, registered_pairs
@@ -69,7 +70,7 @@ def test_every_host_gets_every_plugin_and_both_under_todays_names():
     assert TRAINER_REGISTRY.get("PLPP") is PLPP and all(name in TRAINER_REGISTRY.registered_names() for name in PAIRS)
 
 
-@pytest.mark.parametrize("name", sorted(PAIRS))
+@pytest.mark.parametrize("name", fast_cases(sorted(PAIRS), fast=["PLPP", "CoOp_DePT", "MaPLe_PLPP_DePT"]))
 def test_zero_strength_is_exactly_the_host(setup, tmp_path, monkeypatch, name):
     host, plugins = PAIRS[name]
     zero = [value for plugin in plugins for value in ZERO_STRENGTH[plugin]]
@@ -88,7 +89,8 @@ def test_zero_strength_is_exactly_the_host(setup, tmp_path, monkeypatch, name):
     assert any(not torch.equal(after[k], before[k]) for k in after)  # the step did update the host
 
 
-@pytest.mark.parametrize("name", sorted(name for name, (_, plugins) in PAIRS.items() if "DePT" in plugins))
+@pytest.mark.parametrize("name", fast_cases(sorted(name for name, (_, plugins) in PAIRS.items() if "DePT" in plugins),
+                                            fast=["CoOp_DePT", "MaPLe_PLPP_DePT"]))
 def test_every_dept_pair_trains_and_predicts(setup, tmp_path, monkeypatch, name):
     """(PLPP alone on each host: tests/test_<host>.py.)"""
     host, plugins = PAIRS[name]

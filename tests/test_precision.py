@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from deep_runs import LAYERS
+from marks import fast_cases
 from runs import build_trainer, make_dataset, train_args
 from testing.tiny_clip import save_tiny_clip
 from trainers.prompting import CPU_FP16_ENV, cpu_has_half_kernels, effective_precision
@@ -58,7 +59,7 @@ def test_cpu_fp16_is_opt_in(monkeypatch, capsys):
     assert effective_precision("fp16", cpu) == "fp16" and effective_precision("amp", cpu) == "fp32"
 
 
-@pytest.mark.parametrize("trainer_name", list(TRAINERS))
+@pytest.mark.parametrize("trainer_name", fast_cases(TRAINERS, fast=["CoOp", "PLPP"]))
 def test_fp16_matches_fp32_and_trains_in_half_precision(trainer_name, data_root, clips, tmp_path, monkeypatch):
     monkeypatch.setenv("CLIP_CHECKPOINT", clips[TRAINERS[trainer_name][2]])
     full = build(trainer_name, data_root, str(tmp_path / "fp32"), False, monkeypatch)

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from marks import fast_cases
 from runs import final_accuracy, make_dataset, read_log, run_train, train_args
 from toolkit.predict import PromptClassifier
 from toolkit.predict import cli as predict_cli
@@ -98,7 +99,7 @@ def accuracy(labels, truth) -> float:
     return round(100 * sum(a == b for a, b in zip(labels, truth)) / len(truth), 1)
 
 
-@pytest.mark.parametrize("trainer", trainer_params())
+@pytest.mark.parametrize("trainer", fast_cases(trainer_params(), fast=["CoOp", "PLPP"]))
 def test_predictions_give_the_accuracy_the_trainer_reported(runs, trainer, monkeypatch):
     monkeypatch.delenv("CLIP_CHECKPOINT", raising=False)  # the run records the CLIP it used
     run_dir = runs(trainer)

@@ -13,11 +13,17 @@ FAST = "OPTIM.MAX_EPOCH 2 DATALOADER.NUM_WORKERS 0 DATALOADER.TRAIN_X.BATCH_SIZE
 
 
 @pytest.fixture
-def script_env(tmp_path, tiny_clip_file, warm_python):
+def script_env(tmp_path, tiny_clip_file):
     env = dict(os.environ, DATA=make_dataset(str(tmp_path / "data")), OUTPUT=str(tmp_path / "output"),
-               PY=warm_python, CLIP_CHECKPOINT=tiny_clip_file, OPTS=FAST)
+               PY=sys.executable, CLIP_CHECKPOINT=tiny_clip_file, OPTS=FAST)
     env.pop("FORCE", None)
     return env
+
+
+@pytest.fixture
+def training_env(script_env, warm_python):
+    """For scripts that train: their runs start in the warm interpreter (testing/warm_python.py)."""
+    return dict(script_env, PY=warm_python)
 
 
 def script(env, name, *args):
@@ -25,7 +31,8 @@ def script(env, name, *args):
 
 
 @pytest.mark.slow
-def test_base2new_scripts_for_two_seeds_then_results_table(script_env, capsys):
+def test_base2new_scripts_for_two_seeds_then_results_table(training_env, capsys):
+    script_env = training_env
     for seed in ("1", "2"):
         for step in ("base2new_train.sh", "base2new_test.sh"):
             done = script(script_env, f"plpp/{step}", "eurosat", seed)
@@ -46,7 +53,8 @@ def test_base2new_scripts_for_two_seeds_then_results_table(script_env, capsys):
 
 
 @pytest.mark.slow
-def test_finished_jobs_are_skipped_unfinished_resume_and_force_reruns(script_env):
+def test_finished_jobs_are_skipped_unfinished_resume_and_force_reruns(training_env):
+    script_env = training_env
     first = script(script_env, "coop/base2new_train.sh", "eurosat", "1")
     assert first.returncode == 0, first.stderr[-2000:]
     run_dir = os.path.join(script_env["OUTPUT"], "base2new", "train_base", "eurosat", "shots_16", "CoOp", "vit_b16_ctxv1", "seed1")

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from marks import fast_cases
 from runs import REPO
 from toolkit.protocols import expand
 from toolkit.sweep import cli
@@ -228,8 +229,9 @@ def test_local_executor_runs_one_job_per_visible_gpu(tmp_path, monkeypatch):
     assert LocalExecutor(str(tmp_path / "s2"), jobs=3).describe() == "local, 3 job(s) at a time on the CPU"
 
 
-@pytest.mark.parametrize("scripts,trainer", [("cocoop", "CoCoOp"), ("cocoop_plpp", "CoCoOp_PLPP"),
-                                             ("promptsrc", "PromptSRC"), ("promptsrc_plpp", "PromptSRC_PLPP")])
+@pytest.mark.parametrize("scripts,trainer", fast_cases([("cocoop", "CoCoOp"), ("cocoop_plpp", "CoCoOp_PLPP"),
+                                                        ("promptsrc", "PromptSRC"), ("promptsrc_plpp", "PromptSRC_PLPP")],
+                                                       fast=["cocoop"]))
 def test_each_methods_own_base2new_scripts_match_the_plan(recorder, scripts, trainer):
     run_script, calls, data, out = recorder
     for seed in ("1", "2"):
@@ -250,7 +252,7 @@ def test_promptsrc_few_shot_script_matches_the_plan_with_its_per_dataset_gpa(rec
 DEPT_TRAINERS = ("CoOp_DePT", "CoOp_PLPP_DePT", "CoCoOp_DePT", "KgCoOp_DePT", "MaPLe_DePT", "IVLP_DePT", "PromptSRC_DePT")
 
 
-@pytest.mark.parametrize("trainer", DEPT_TRAINERS)
+@pytest.mark.parametrize("trainer", fast_cases(DEPT_TRAINERS, fast=["CoOp_DePT"]))
 def test_dept_base2new_scripts_match_the_plan(recorder, trainer):
     from toolkit.protocols.methods import defaults, scripts_dir
 
