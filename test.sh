@@ -22,10 +22,7 @@ if [ "${PLPP_TEST_WORKERS:-2}" = 0 ]; then
     workers=()
 fi
 # The suite starts about a hundred Python processes: with PYTHONDONTWRITEBYTECODE (set in many
-# containers) each would compile the project again. Their bytecode goes beside the virtualenv
-# instead, never into the clone.
-if [ -n "${PYTHONDONTWRITEBYTECODE:-}" ] && [ -z "${PYTHONPYCACHEPREFIX:-}" ]; then
-    unset PYTHONDONTWRITEBYTECODE
-    export PYTHONPYCACHEPREFIX="$(dirname "$(dirname "$PY")")/pycache"
-fi
+# containers) each would compile the project again, and pytest rewrite every test file in each
+# worker. The bytecode caches (__pycache__/, ignored by git) are written as Python does by default.
+unset PYTHONDONTWRITEBYTECODE
 exec "$PY" -m pytest "${workers[@]+"${workers[@]}"}" "$@"
