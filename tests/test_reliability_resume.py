@@ -28,6 +28,13 @@ TRAINERS = {
              ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "3", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "3"], DEEP),
     "PromptSRC": ("PromptSRC", "vit_b16_c2_ep20_batch4_4+4ctx",
                   ["TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "3", "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "3"], DEEP),
+    # Plug-in trainers: PLPP's regulariser on a deep host; DePT's head, a model of its own (own
+    # optimiser and scheduler, own checkpoint folder), with PLPP on CoOp (on the base classes, as
+    # DePT's head needs; 4 shots of 3 classes keep 3 steps per epoch).
+    "IVLP_PLPP": ("IVLP_PLPP", "vit_b16_c2_ep20_batch4_4+4ctx",
+                  ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "3", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "3"], DEEP),
+    "CoOp_PLPP_DePT": ("CoOp_PLPP_DePT", "vit_b16_ep10_bs4_lr35",
+                       ["TRAINER.COOP.N_CTX", "4", "DATASET.SUBSAMPLE_CLASSES", "base", "DATASET.NUM_SHOTS", "4"], 1),
 }
 # The interrupted runs, in order, each a rerun of the same command: killed mid-epoch 1 (nothing
 # saved yet), killed while writing the very first checkpoint, killed mid-epoch 2, killed while
