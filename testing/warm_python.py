@@ -25,6 +25,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
@@ -86,6 +87,8 @@ def start(folder: str) -> Tuple[str, subprocess.Popen]:
     ``folder``; returns the client's path and the server."""
     path = os.path.join(folder, "python")
     sock = os.path.join(folder, "warm.sock")
+    if len(sock) > 100:  # a socket's path has at most 107 bytes
+        sock = os.path.join(tempfile.mkdtemp(prefix="plpp-warm-"), "warm.sock")
     server = subprocess.Popen([sys.executable, "-m", "testing.warm_python", sock], cwd=os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))), stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
     deadline = time.time() + 120
@@ -167,7 +170,7 @@ def _start(listener: socket.socket, others) -> Optional[Tuple[int, socket.socket
     if pid == 0:
         for held in (listener, conn, *others):
             held.close()
-        _become(request, fds)  # ends in SystemExit: the child never returns to the server's loop
+        _become(request, fds)  # never returns
     for fd in fds:
         os.close(fd)
     conn.sendall(f"{pid}\n".encode())
@@ -219,9 +222,29 @@ def _become(request: dict, fds: List[int]) -> None:
         torch.set_num_threads(int(threads))
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     base = [p for p in sys.path[1:] if p not in extra]
-    # Up through the server's frames to the interpreter's own exit: threads joined, atexit
-    # handlers run, and open files flushed as objects are finalised, as when a script ends.
-    raise SystemExit(_run(args, extra, base))
+    code = _run(args, extra, base)
+    _end(code)
+
+
+def _end(code: int) -> None:
+    """End as the interpreter would (threads joined, atexit handlers run, the standard streams
+    flushed), but without its teardown of every object: in a forked child that teardown copies
+    the pages it touches and costs 1.3 s. A file left open with unflushed data loses it here (the
+    project closes or flushes what it writes; run records and log.txt are flushed explicitly)."""
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            stream.flush()
+    except BaseException:  # an atexit handler's error does not change the status, as in Python
+        pass
+    if code < 0:  # ended by Ctrl-C: as Python does, by the signal itself
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
 
 
 def _run(args: List[str], extra: List[str], base: List[str]) -> int:
@@ -250,11 +273,6 @@ def _run(args: List[str], extra: List[str], base: List[str]) -> int:
     except BaseException:
         traceback.print_exc()
         code = 1
-    if code < 0:  # ended by Ctrl-C: as Python does, by the signal itself
-        sys.stdout.flush()
-        sys.stderr.flush()
-        signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
     return code
 
 

@@ -58,7 +58,9 @@ def test_signals_reach_the_command_and_its_end_is_the_callers(warm_python, tmp_p
 
 def test_a_killed_caller_takes_its_command_with_it(warm_python, tmp_path):
     pid_file = tmp_path / "pid"
-    process = subprocess.Popen([warm_python, "-c", f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"])
+    code = (f"import os, time; open({str(pid_file)!r} + '.new', 'w').write(str(os.getpid())); "
+            f"os.rename({str(pid_file)!r} + '.new', {str(pid_file)!r}); time.sleep(60)")  # whole when it appears
+    process = subprocess.Popen([warm_python, "-c", code])
     wait_for(pid_file)
     pid = int(pid_file.read_text())
     process.kill()
