@@ -24,12 +24,10 @@ side: on the CPU the peak resident memory of that step above the resident memory
 glibc told to hand freed memory back at once (``MALLOC_TRIM_THRESHOLD_``, ``MALLOC_MMAP_THRESHOLD_``);
 on CUDA ``torch.cuda.max_memory_allocated`` above the allocated memory before it.
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from typing import Dict, List
 
 from benchmarks.common import REPO, Context, build, device, figure, paired_medians, write_dataset
@@ -171,17 +169,10 @@ def figures(ctx: Context, layers: int = 0) -> List[Dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layers", type=int, default=0, help="layers per tower (default: 12 on CUDA, 1 on the CPU)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="20 and 100 classes: a smoke run")
-    parser.add_argument("--out", default=os.path.join(REPO, "output", "benchmarks", "cocoop.json"))
-    args = parser.parse_args()
-    from benchmarks.common import write_script_figures
+    from benchmarks.common import layered_script_context, layered_script_parser, write_script_figures
 
-    root = tempfile.mkdtemp(prefix="plpp-bench-cocoop-")
-    # No $CLIP_CHECKPOINT: a path under root, which figures() replaces by its random ViT-B/16-shaped CLIP.
-    rows = figures(Context(root, args.quick, args.repeats, os.environ.get("CLIP_CHECKPOINT") or os.path.join(root, "random")), args.layers)
+    args = layered_script_parser(__doc__, "cocoop", "20 and 100 classes: a smoke run").parse_args()
+    rows = figures(layered_script_context("cocoop", args), args.layers)
     write_script_figures("benchmarks.cocoop", rows, args.out)
 
 

@@ -152,6 +152,26 @@ def context_from_args(description: str) -> Context:
     return new_context(tempfile.mkdtemp(prefix="plpp-bench-"), args.quick, args.repeats)
 
 
+def layered_script_parser(description: str, name: str, quick_help: str) -> argparse.ArgumentParser:
+    """The command line of a benchmark script whose towers have ViT-B/16's widths at ``--layers``
+    depth (``python -m benchmarks.<name>``; figures written to ``output/benchmarks/<name>.json``)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--layers", type=int, default=0, help="layers per tower (default: 12 on CUDA, 1 on the CPU)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--out", default=os.path.join(REPO, "output", "benchmarks", f"{name}.json"))
+    return parser
+
+
+def layered_script_context(name: str, args: argparse.Namespace) -> Context:
+    """A fresh scratch folder and $CLIP_CHECKPOINT; without it, a path under the folder, which the
+    script's ``figures`` replaces by its random ViT-B/16-shaped CLIP."""
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix=f"plpp-bench-{name}-")
+    return Context(root, args.quick, args.repeats, os.environ.get("CLIP_CHECKPOINT") or os.path.join(root, "random"))
+
+
 def new_context(root: str, quick: bool, repeats: int) -> Context:
     clip = os.environ.get("CLIP_CHECKPOINT") or write_random_clip(os.path.join(root, "clip_random.pt"), quick)
     os.environ["CLIP_CHECKPOINT"] = clip

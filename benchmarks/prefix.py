@@ -24,12 +24,10 @@ machine's load rather than the work (the shared-prefix path runs more, smaller o
 Last, the frozen image tower on the training batch, with autograd enabled
 (as before) against ``PromptedCLIP.encode_image`` (no autograd).
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from typing import Dict, List
 
 if __package__ in (None, ""):  # run as a file: python benchmarks/prefix.py
@@ -178,22 +176,16 @@ def figures(ctx: Context, layers: int = 0, methods: List[str] = ()) -> List[Dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--layers", type=int, default=0, help="layers per tower (default: 12 on CUDA, 1 on the CPU)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="20 and 50 classes, CoOp and CoCoOp: a smoke run")
+    from benchmarks.common import layered_script_context, layered_script_parser, write_script_figures
+
+    parser = layered_script_parser(__doc__, "prefix", "20 and 50 classes, CoOp and CoCoOp: a smoke run")
     parser.add_argument("--methods", default="", help=f"comma-separated, of {', '.join(METHODS)}")
-    parser.add_argument("--out", default=os.path.join(REPO, "output", "benchmarks", "prefix.json"))
     args = parser.parse_args()
     methods = [m for m in args.methods.split(",") if m]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         parser.exit(2, f"Unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}\n")
-    from benchmarks.common import write_script_figures
-
-    root = tempfile.mkdtemp(prefix="plpp-bench-prefix-")
-    rows = figures(Context(root, args.quick, args.repeats, os.environ.get("CLIP_CHECKPOINT") or os.path.join(root, "random")),
-                   args.layers, methods)
+    rows = figures(layered_script_context("prefix", args), args.layers, methods)
     write_script_figures("benchmarks.prefix", rows, args.out)
 
 
