@@ -40,7 +40,7 @@ from .imagenet_fixtures import (
     write_imagenet_sketch,
     write_imagenetv2,
 )
-from .shapes import IMAGE_SIZE, draw_image, look_of
+from .shapes import IMAGE_SIZE, look_of
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,8 +72,7 @@ def _folder_dataset(
                     builder.add(split, relpath, image_folder, label, classname, look=label)
         for look, folder in enumerate(ignored_folders, start=len(classes)):
             for index in range(1, 3):
-                relpath = osp.join(image_folder, folder, file_name(folder, index))
-                draw_image(osp.join(builder.dataset_dir, relpath), look, name=relpath)
+                builder.draw(osp.join(image_folder, folder, file_name(folder, index)), look)
         if split_file_wanted:
             write_split_file(osp.join(builder.dataset_dir, split_file), builder.splits)
         return builder.info(name, dataset_name, split_file_wanted)

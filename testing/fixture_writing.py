@@ -62,8 +62,13 @@ class FixtureBuilder:
 
     def add(self, split: str, relpath: str, prefix: str, label: int, classname: str, look: int) -> None:
         """Draw ``<dataset_dir>/<prefix>/<relpath>`` and list it in ``split`` as (relpath, label, classname)."""
-        draw_image(osp.join(self.dataset_dir, prefix, relpath), look, name=osp.join(prefix, relpath))
+        self.draw(osp.join(prefix, relpath), look)
         self.splits[split].append((relpath, label, classname))
+
+    def draw(self, path_in_dataset: str, look: int) -> None:
+        """Draw ``<dataset_dir>/<path_in_dataset>``, seeded by ``path_in_dataset``: the same image
+        wherever the dataset is built."""
+        draw_image(osp.join(self.dataset_dir, path_in_dataset), look, name=path_in_dataset)
 
     def info(self, name: str, dataset_name: str, has_split_file: bool, **extra: str) -> FixtureInfo:
         names = {label: classname for split in self.splits.values() for _, label, classname in split}
