@@ -14,6 +14,7 @@ EPOCHS = 3  # 12 training images (2 shots x 6 classes), batches of 4: 3 steps pe
 SMALL = ["DATALOADER.TRAIN_X.BATCH_SIZE", "4", "DATALOADER.TEST.BATCH_SIZE", "24", "OPTIM.MAX_EPOCH", str(EPOCHS),
          "DATASET.NUM_SHOTS", "2"]
 DEEP = 3  # blocks of the tiny CLIP for deep-prompt trainers
+IVLP_DEPTHS = ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", str(DEEP), "TRAINER.IVLP.PROMPT_DEPTH_VISION", str(DEEP)]
 
 # One line per trainer: (trainer, config, its own overrides, CLIP blocks). A trainer whose
 # config is not in configs/trainers yet is skipped.
@@ -24,15 +25,13 @@ TRAINERS = {
     "KgCoOp": ("KgCoOp", "vit_b16_ep100_ctxv1", [], 1),
     "CoCoOp": ("CoCoOp", "vit_b16_c4_ep10_batch1_ctxv1", [], 1),
     "MaPLe": ("MaPLe", "vit_b16_c2_ep5_batch4_2ctx", ["TRAINER.MAPLE.PROMPT_DEPTH", "3"], DEEP),
-    "IVLP": ("IVLP", "vit_b16_c2_ep20_batch4_4+4ctx",
-             ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "3", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "3"], DEEP),
+    "IVLP": ("IVLP", "vit_b16_c2_ep20_batch4_4+4ctx", IVLP_DEPTHS, DEEP),
     "PromptSRC": ("PromptSRC", "vit_b16_c2_ep20_batch4_4+4ctx",
                   ["TRAINER.PROMPTSRC.PROMPT_DEPTH_TEXT", "3", "TRAINER.PROMPTSRC.PROMPT_DEPTH_VISION", "3"], DEEP),
     # Plug-in trainers: PLPP's regulariser on a deep host; DePT's head, a model of its own (own
     # optimiser and scheduler, own checkpoint folder), with PLPP on CoOp (on the base classes, as
     # DePT's head needs; 4 shots of 3 classes keep 3 steps per epoch).
-    "IVLP_PLPP": ("IVLP_PLPP", "vit_b16_c2_ep20_batch4_4+4ctx",
-                  ["TRAINER.IVLP.PROMPT_DEPTH_TEXT", "3", "TRAINER.IVLP.PROMPT_DEPTH_VISION", "3"], DEEP),
+    "IVLP_PLPP": ("IVLP_PLPP", "vit_b16_c2_ep20_batch4_4+4ctx", IVLP_DEPTHS, DEEP),
     "CoOp_PLPP_DePT": ("CoOp_PLPP_DePT", "vit_b16_ep10_bs4_lr35",
                        ["TRAINER.COOP.N_CTX", "4", "DATASET.SUBSAMPLE_CLASSES", "base", "DATASET.NUM_SHOTS", "4"], 1),
 }
