@@ -13,8 +13,9 @@ interpreter.
 
 ``start(folder)`` starts the server and writes the executable standing in for
 ``python`` (for ``PY=`` in the scripts, the sweep's ``--python``, or a subprocess's argv[0]).
-What it cannot reproduce (other interpreter options, a different ``PYTHON*`` environment than
-the server's) it hands to the real interpreter, so a command always runs. The tests that check
+The caller's ``PYTHONPATH`` and ``PYTHONUNBUFFERED`` are taken on; what it cannot reproduce
+(other interpreter options, settings read only at start-up such as ``PYTHONHASHSEED`` that
+differ from the server's) it hands to the real interpreter, so a command always runs. The tests that check
 the interpreter itself (``train.py``'s start-up, what imports torch) keep the real one.
 """
 import json
@@ -45,8 +46,7 @@ REAL, SOCKET, SERVER_ENV = {python!r}, {socket!r}, {server_env!r}
 args = sys.argv[1:]
 def real():
     os.execv(REAL, [REAL] + args)
-mode = args[:1] == ["-u"]
-rest = args[1:] if mode else args
+rest = args[1:] if args[:1] == ["-u"] else args
 if not rest or rest[0] not in ("-m", "-c") and rest[0].startswith("-") or any(
         os.environ.get(name) != value for name, value in SERVER_ENV.items()):
     real()
@@ -96,8 +96,7 @@ def start(folder: str) -> Tuple[str, subprocess.Popen]:
         if server.poll() is not None or time.time() > deadline:
             raise RuntimeError(f"the warm interpreter did not start (exit status {server.poll()})")
         time.sleep(0.05)
-    server_env = {name: value for name, value in os.environ.items() if name in START_ONLY or name == "PYTHONPATH"}
-    server_env.update({name: None for name in START_ONLY if name not in os.environ})
+    server_env = {name: os.environ.get(name) for name in START_ONLY}
     with open(path, "w") as f:
         f.write(CLIENT.format(python=sys.executable, socket=sock, server_env=server_env,
                               forwarded=tuple(int(s) for s in FORWARDED)))
@@ -195,6 +194,7 @@ def _become(request: dict, fds: List[int]) -> None:
     import numpy as np
     import torch
 
+    own_path = _pythonpath()  # the server's PYTHONPATH entries, before the caller's environment replaces it
     for signum in FORWARDED + (signal.SIGCHLD,):
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -220,10 +220,14 @@ def _become(request: dict, fds: List[int]) -> None:
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")
     if threads and threads.isdigit() and int(threads) > 0:
         torch.set_num_threads(int(threads))
-    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    base = [p for p in sys.path[1:] if p not in extra]
+    extra = _pythonpath()
+    base = [p for p in sys.path[1:] if p not in own_path and p not in extra]
     code = _run(args, extra, base)
     _end(code)
+
+
+def _pythonpath() -> List[str]:
+    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 
 
 def _end(code: int) -> None:

@@ -38,6 +38,15 @@ def test_modules_and_code_run_as_main_with_pythons_path_and_fresh_project_import
     assert (done.returncode, done.stderr) == (1, "said\n")
 
 
+def test_the_callers_pythonpath_comes_before_the_installed_packages(warm_python, tmp_path):
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "only_here.py").write_text("WHERE = 'extra'\n")
+    code = "import sys, only_here; print(only_here.WHERE, sys.path.index(sys.argv[1]) < sys.path.index(sys.argv[2]))"
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    done = run(warm_python, "-c", code, str(tmp_path / "extra"), site, env=dict(os.environ, PYTHONPATH=str(tmp_path / "extra")))
+    assert (done.returncode, done.stdout) == (0, "extra True\n"), done.stderr
+
+
 def test_each_command_starts_from_new_random_states(warm_python):
     code = "import random, numpy; print(random.random(), numpy.random.rand())"
     assert run(warm_python, "-c", code).stdout != run(warm_python, "-c", code).stdout
